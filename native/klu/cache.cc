@@ -1,0 +1,191 @@
+#include "klu/cache.h"
+
+#include <cstdlib>
+
+namespace nativax::klu {
+namespace {
+
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long long x = std::strtoll(v, &end, 10);
+  return (end && *end == '\0' && x >= 0) ? x : fallback;
+}
+
+template <typename E>
+int64_t total_bytes(const std::list<std::shared_ptr<E>>& lru) {
+  int64_t b = 0;
+  for (const auto& e : lru) b += static_cast<int64_t>(e->bytes());
+  return b;
+}
+
+}  // namespace
+
+Cache::Cache()
+    : capacity_(env_int("NATIVAX_CACHE_SIZE", 16)),
+      max_bytes_(env_int("NATIVAX_CACHE_BYTES", int64_t{4} << 30)) {}
+
+void Cache::set_capacity(int64_t entries) {
+  std::vector<std::shared_ptr<void>> doomed;
+  std::lock_guard<std::mutex> lock(mu_);
+  capacity_ = entries < 0 ? 0 : entries;
+  evict_locked(&sym_, &sym_stats_.evictions, &doomed);
+  evict_locked(&num_, &num_stats_.evictions, &doomed);
+}
+
+int64_t Cache::capacity() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return capacity_;
+}
+
+void Cache::set_max_bytes(int64_t bytes) {
+  std::vector<std::shared_ptr<void>> doomed;
+  std::lock_guard<std::mutex> lock(mu_);
+  max_bytes_ = bytes < 0 ? 0 : bytes;
+  evict_locked(&num_, &num_stats_.evictions, &doomed);
+}
+
+template <typename E>
+void Cache::evict_locked(std::list<std::shared_ptr<E>>* lru, int64_t* evictions,
+                         std::vector<std::shared_ptr<void>>* doomed) {
+  // Entries are shared_ptrs: a solve in flight keeps its factorization alive after eviction.
+  while (static_cast<int64_t>(lru->size()) > capacity_ ||
+         (lru->size() > 1 && total_bytes(*lru) > max_bytes_)) {
+    doomed->push_back(std::move(lru->back()));
+    lru->pop_back();
+    *evictions += 1;
+  }
+}
+
+std::shared_ptr<Symbolic> Cache::symbolic(int64_t n, const int32_t* rows, const int32_t* cols, int64_t nnz,
+                                          std::string* err) {
+  const uint64_t h = pattern_hash(n, rows, cols, nnz);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = sym_.begin(); it != sym_.end(); ++it) {
+      if ((*it)->pattern->matches(n, rows, cols, nnz, h)) {
+        sym_.splice(sym_.begin(), sym_, it);
+        sym_stats_.hits += 1;
+        return sym_.front();
+      }
+    }
+    sym_stats_.misses += 1;
+  }
+  auto pattern = build_pattern(n, rows, cols, nnz, h, err);
+  if (!pattern) return nullptr;
+  auto s = analyze(std::move(pattern), err);
+  if (!s) return nullptr;
+  std::vector<std::shared_ptr<void>> doomed;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (capacity_ == 0) return s;
+  for (auto it = sym_.begin(); it != sym_.end(); ++it) {
+    if ((*it)->pattern->matches(n, rows, cols, nnz, h)) return *it;  // another thread won the race
+  }
+  sym_.push_front(s);
+  evict_locked(&sym_, &sym_stats_.evictions, &doomed);
+  return s;
+}
+
+int32_t Cache::numeric(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values,
+                       uint64_t hash, std::shared_ptr<Numeric>* out) {
+  std::shared_ptr<Numeric> recycled;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = num_.begin(); it != num_.end(); ++it) {
+      if ((*it)->matches(s.get(), cplx, values, hash)) {
+        num_.splice(num_.begin(), num_, it);
+        num_stats_.hits += 1;
+        *out = num_.front();
+        return kOk;
+      }
+    }
+    num_stats_.misses += 1;
+    if (capacity_ > 0 && static_cast<int64_t>(num_.size()) >= capacity_) {
+      auto& victim = num_.back();
+      if (victim->symbolic == s && victim->is_complex == cplx && victim.use_count() == 1) {
+        recycled = std::move(victim);
+        num_.pop_back();
+        num_stats_.evictions += 1;
+      }
+    }
+  }
+  std::shared_ptr<Numeric> fresh;
+  int32_t st;
+  bool used_refactor = false;
+  if (recycled) {
+    const int64_t before = recycled->refactors;
+    st = refactor(recycled.get(), std::move(values), hash);
+    used_refactor = recycled->refactors > before;
+    fresh = std::move(recycled);
+  } else {
+    st = factor(s, cplx, std::move(values), hash, &fresh);
+  }
+  std::vector<std::shared_ptr<void>> doomed;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (st != kOk) return st;
+  if (used_refactor) {
+    refactorizations_ += 1;
+  } else {
+    factorizations_ += 1;
+  }
+  *out = fresh;
+  if (capacity_ == 0) return kOk;
+  for (auto it = num_.begin(); it != num_.end(); ++it) {
+    if ((*it)->matches(s.get(), cplx, fresh->values, hash)) {
+      *out = *it;  // another thread won the race; ours is dropped
+      return kOk;
+    }
+  }
+  num_.push_front(fresh);
+  evict_locked(&num_, &num_stats_.evictions, &doomed);
+  return kOk;
+}
+
+CacheStats Cache::symbolic_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CacheStats st = sym_stats_;
+  st.entries = static_cast<int64_t>(sym_.size());
+  st.bytes = total_bytes(sym_);
+  return st;
+}
+
+CacheStats Cache::numeric_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CacheStats st = num_stats_;
+  st.entries = static_cast<int64_t>(num_.size());
+  st.bytes = total_bytes(num_);
+  return st;
+}
+
+int64_t Cache::factorizations() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return factorizations_;
+}
+
+int64_t Cache::refactorizations() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refactorizations_;
+}
+
+void Cache::clear() {
+  std::list<std::shared_ptr<Symbolic>> s;
+  std::list<std::shared_ptr<Numeric>> n;
+  std::lock_guard<std::mutex> lock(mu_);
+  s.swap(sym_);
+  n.swap(num_);
+}
+
+void Cache::reset_counters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  sym_stats_ = CacheStats{};
+  num_stats_ = CacheStats{};
+  factorizations_ = refactorizations_ = 0;
+}
+
+Cache& cache() {
+  static Cache* c = new Cache();
+  return *c;
+}
+
+}  // namespace nativax::klu

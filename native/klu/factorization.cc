@@ -1,0 +1,185 @@
+#include "klu/factorization.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "common/hash.h"
+
+
+namespace nativax::klu {
+namespace {
+
+struct Common {
+  klu_common c;
+  Common() { klu_defaults(&c); }
+};
+
+int32_t status_from_common(const klu_common& c) {
+  if (c.status == KLU_SINGULAR) return kSingular;
+  return c.status == KLU_OK ? kOk : kFailed;
+}
+
+template <typename T>
+inline bool is_finite_value(const T& v) {
+  return std::isfinite(v);
+}
+template <typename T>
+inline bool is_finite_value(const std::complex<T>& v) {
+  return std::isfinite(v.real()) && std::isfinite(v.imag());
+}
+
+}  // namespace
+
+Symbolic::~Symbolic() {
+  if (sym) {
+    Common c;
+    klu_free_symbolic(&sym, &c.c);
+  }
+}
+
+Numeric::~Numeric() {
+  if (num) {
+    Common c;
+    if (is_complex) {
+      klu_z_free_numeric(&num, &c.c);
+    } else {
+      klu_free_numeric(&num, &c.c);
+    }
+  }
+}
+
+bool Numeric::matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const {
+  return h == hash && s == symbolic.get() && cplx == is_complex && v.size() == values.size() &&
+         std::memcmp(v.data(), values.data(), v.size() * sizeof(double)) == 0;
+}
+
+std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
+  Common c;
+  auto s = std::make_shared<Symbolic>();
+  s->pattern = std::move(pattern);
+  auto* p = const_cast<Pattern*>(s->pattern.get());
+  s->sym = klu_analyze(static_cast<int>(p->n), p->Ap.data(), p->Ai.data(), &c.c);
+  if (!s->sym) {
+    *err = "KLU analyze failed (status " + std::to_string(c.c.status) + ")";
+    return nullptr;
+  }
+  s->native_bytes = c.c.memusage;
+  return s;
+}
+
+template <typename T>
+bool coo_to_csc(const Pattern& p, const T* coo, std::vector<double>* csc) {
+  constexpr bool kComplex = !std::is_floating_point_v<T>;
+  const int64_t m = p.csc_nnz();
+  csc->assign(kComplex ? 2 * m : m, 0.0);
+  double* out = csc->data();
+  bool finite = true;
+  const int64_t nnz = p.coo_nnz();
+  const int32_t* slot = p.slot.data();
+  for (int64_t k = 0; k < nnz; ++k) {
+    const T v = coo[k];
+    finite &= is_finite_value(v);
+    if constexpr (kComplex) {
+      out[2 * slot[k]] += static_cast<double>(v.real());
+      out[2 * slot[k] + 1] += static_cast<double>(v.imag());
+    } else {
+      out[slot[k]] += static_cast<double>(v);
+    }
+  }
+  return finite;
+}
+
+template bool coo_to_csc<float>(const Pattern&, const float*, std::vector<double>*);
+template bool coo_to_csc<double>(const Pattern&, const double*, std::vector<double>*);
+template bool coo_to_csc<std::complex<float>>(const Pattern&, const std::complex<float>*,
+                                              std::vector<double>*);
+template bool coo_to_csc<std::complex<double>>(const Pattern&, const std::complex<double>*,
+                                               std::vector<double>*);
+
+uint64_t values_hash(const std::vector<double>& v) { return hash_bytes(v.data(), v.size() * sizeof(double)); }
+
+int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
+               std::shared_ptr<Numeric>* out) {
+  Common c;
+  auto* p = const_cast<Pattern*>(s->pattern.get());
+  klu_numeric* num = cplx ? klu_z_factor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, &c.c)
+                          : klu_factor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, &c.c);
+  if (!num) return c.c.status == KLU_OK ? kFailed : status_from_common(c.c);
+  auto n = std::make_shared<Numeric>();
+  n->symbolic = s;
+  n->is_complex = cplx;
+  n->num = num;
+  n->native_bytes = c.c.memusage;
+  if (cplx) {
+    klu_z_rcond(s->sym, num, &c.c);
+  } else {
+    klu_rcond(s->sym, num, &c.c);
+  }
+  n->rcond = c.c.rcond;
+  n->values = std::move(values);
+  n->hash = hash;
+  *out = std::move(n);
+  return kOk;
+}
+
+int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
+  Common c;
+  Symbolic* s = n->symbolic.get();
+  auto* p = const_cast<Pattern*>(s->pattern.get());
+  bool ok = n->num != nullptr &&
+            (n->is_complex ? klu_z_refactor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, n->num, &c.c)
+                           : klu_refactor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, n->num, &c.c));
+  double rc = 0.0;
+  if (ok) {
+    if (n->is_complex) {
+      klu_z_rcond(s->sym, n->num, &c.c);
+    } else {
+      klu_rcond(s->sym, n->num, &c.c);
+    }
+    rc = c.c.rcond;
+    ok = std::isfinite(rc) && rc > 0.0 && rc >= 1e-3 * n->rcond;
+  }
+  if (ok) {
+    n->rcond = rc;
+    n->values = std::move(values);
+    n->hash = hash;
+    n->refactors += 1;
+    return kOk;
+  }
+  // Pivots went bad (or refactor failed): factor from scratch with fresh pivoting.
+  std::shared_ptr<Numeric> fresh;
+  int32_t st = factor(n->symbolic, n->is_complex, std::move(values), hash, &fresh);
+  if (st != kOk) return st;
+  std::swap(n->num, fresh->num);  // fresh now owns the old numeric and frees it
+  n->rcond = fresh->rcond;
+  n->native_bytes = fresh->native_bytes;
+  n->values = std::move(fresh->values);
+  n->hash = hash;
+  return kOk;
+}
+
+int32_t solve_inplace(Numeric* n, int mode, double* work, int64_t nrhs) {
+  if (nrhs == 0) return kOk;
+  Common c;
+  Symbolic* s = n->symbolic.get();
+  const int ldim = static_cast<int>(s->pattern->n);
+  std::lock_guard<std::mutex> lock(n->mu);
+  // KLU solves 4 columns at a time internally; chunk to stay within int range.
+  const int64_t chunk = 1 << 20;
+  for (int64_t j0 = 0; j0 < nrhs; j0 += chunk) {
+    int nr = static_cast<int>(std::min<int64_t>(chunk, nrhs - j0));
+    double* B = work + (n->is_complex ? 2 : 1) * j0 * ldim;
+    int ok;
+    if (n->is_complex) {
+      ok = mode == 0 ? klu_z_solve(s->sym, n->num, ldim, nr, B, &c.c)
+                     : klu_z_tsolve(s->sym, n->num, ldim, nr, B, mode == 2 ? 1 : 0, &c.c);
+    } else {
+      ok = mode == 0 ? klu_solve(s->sym, n->num, ldim, nr, B, &c.c)
+                     : klu_tsolve(s->sym, n->num, ldim, nr, B, &c.c);
+    }
+    if (!ok) return kFailed;
+  }
+  return kOk;
+}
+
+}  // namespace nativax::klu
