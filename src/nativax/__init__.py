@@ -1,1 +1,13 @@
+"""nativax: native sparse and distributed linear solvers for JAX, as lineax solvers."""
 
+from . import klu as klu
+from .caches import cache_info as cache_info
+from .caches import clear_caches as clear_caches
+from .caches import finalize as finalize
+from .caches import set_cache_size as set_cache_size
+from .handles import FreedHandleError as FreedHandleError
+from .handles import NumericHandle as NumericHandle
+from .handles import SingularMatrixError as SingularMatrixError
+from .handles import SymbolicHandle as SymbolicHandle
+
+__version__ = "0.1.0"
