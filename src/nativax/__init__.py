@@ -11,3 +11,7 @@ from .handles import SingularMatrixError as SingularMatrixError
 from .handles import SymbolicHandle as SymbolicHandle
 
 __version__ = "0.1.0"
+from .klu_solver import KLU as KLU
+from .operators import SparseOperator as SparseOperator
+from .pattern import SparsityPattern as SparsityPattern
+from .sparsify import as_sparse_operator as as_sparse_operator

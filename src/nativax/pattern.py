@@ -1,0 +1,113 @@
+"""`SparsityPattern`: the static, hashable structure of a sparse matrix (shape + unique COO entries in CSC
+order). It is what the native caches key on and what `SparseOperator` keeps out of the pytree."""
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.int32)
+    a.setflags(write=False)
+    return a
+
+
+class SparsityPattern:
+    """Immutable sparsity pattern of an `m x n` matrix.
+
+    Entries are unique and sorted in column-major (CSC) order: by column, then by row. Build one with
+    [`nativax.SparsityPattern.from_coo`][] (which also returns where each input entry went).
+    """
+
+    __slots__ = ("shape", "rows", "cols", "_hash", "__dict__")
+
+    def __init__(self, rows: Any, cols: Any, shape: tuple[int, int]):
+        """Wrap rows/cols that are already canonical (unique, CSC-sorted). Use `from_coo` otherwise."""
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.rows = _readonly(np.asarray(rows))
+        self.cols = _readonly(np.asarray(cols))
+        self._hash = hash((self.shape, self.rows.tobytes(), self.cols.tobytes()))
+
+    @classmethod
+    def from_coo(
+        cls, rows: Any, cols: Any, shape: tuple[int, int]
+    ) -> "tuple[SparsityPattern, np.ndarray]":
+        """Canonicalise COO indices. Returns the pattern and `where`: input entry k lands in slot `where[k]`
+        (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`)."""
+        try:
+            r = np.asarray(rows)
+            c = np.asarray(cols)
+        except Exception:
+            raise TypeError(
+                "SparsityPattern: `rows`/`cols` must be concrete (not traced) integer arrays; the pattern is "
+                "static structure, only values may be traced"
+            ) from None
+        if len(shape) != 2 or min(shape) < 0:
+            raise ValueError(f"SparsityPattern: `shape` must be (m, n) with m, n >= 0, got {shape}")
+        m, n = int(shape[0]), int(shape[1])
+        for name, idx, lim in (("rows", r, m), ("cols", c, n)):
+            if idx.ndim != 1:
+                raise ValueError(f"SparsityPattern: `{name}` must be 1-D, got shape {idx.shape}")
+            if idx.size and not np.issubdtype(idx.dtype, np.integer):
+                raise TypeError(f"SparsityPattern: `{name}` must hold integers, got dtype {idx.dtype}")
+            if idx.size and (idx.min() < 0 or idx.max() >= lim):
+                bad = int(np.flatnonzero((idx < 0) | (idx >= lim))[0])
+                raise ValueError(
+                    f"SparsityPattern: `{name}[{bad}]` = {idx[bad]} is out of range for shape {shape} "
+                    f"(expected 0 <= {name[:-1]} < {lim})"
+                )
+        if r.shape != c.shape:
+            raise ValueError(f"SparsityPattern: `rows` and `cols` differ in length ({r.size} vs {c.size})")
+        key = c.astype(np.int64) * max(m, 1) + r.astype(np.int64)
+        uniq, where = np.unique(key, return_inverse=True)
+        pattern = cls((uniq % max(m, 1)).astype(np.int32), (uniq // max(m, 1)).astype(np.int32), (m, n))
+        return pattern, where.astype(np.int32).reshape(-1)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.rows.shape[0])
+
+    @cached_property
+    def transpose_perm(self) -> np.ndarray:
+        """Permutation p such that the transposed pattern's slot i holds this pattern's entry p[i]."""
+        return _readonly(np.lexsort((self.cols, self.rows)))
+
+    @cached_property
+    def T(self) -> "SparsityPattern":
+        p = self.transpose_perm
+        return SparsityPattern(self.cols[p], self.rows[p], (self.shape[1], self.shape[0]))
+
+    @cached_property
+    def diagonal_slots(self) -> tuple[np.ndarray, np.ndarray]:
+        """(diagonal index, slot) of the stored diagonal entries."""
+        d = np.flatnonzero(self.rows == self.cols)
+        return _readonly(self.rows[d]), _readonly(d)
+
+    def band(self) -> tuple[int, int]:
+        """(lower, upper) bandwidth of the stored entries."""
+        if self.nnz == 0:
+            return 0, 0
+        off = self.rows.astype(np.int64) - self.cols
+        return int(max(off.max(), 0)), int(max(-off.min(), 0))
+
+    @cached_property
+    def is_structurally_symmetric(self) -> bool:
+        return self.shape[0] == self.shape[1] and self == self.T
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return (
+            isinstance(other, SparsityPattern)
+            and self._hash == other._hash
+            and self.shape == other.shape
+            and np.array_equal(self.rows, other.rows)
+            and np.array_equal(self.cols, other.cols)
+        )
+
+    def __repr__(self) -> str:
+        return f"SparsityPattern(shape={self.shape}, nnz={self.nnz})"
