@@ -78,8 +78,8 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
             if not (np.array_equal(held.rows, op.pattern.rows) and np.array_equal(held.cols, op.pattern.cols)
                     and held.n == op.shape[0]):
                 raise ValueError("KLU: the operator's sparsity pattern differs from the held analysis/factorization")
-            if self.numeric is not None and not self.frozen:
-                values = _check_same_values(values, self.numeric)
+            if self.numeric is not None and not self.frozen and shapes.is_concrete(values):
+                _check_same_values(values, self.numeric)
         return _KLUState(values, op.pattern, False, False)
 
     def compute(self, state: _KLUState, vector, options: dict[str, Any]):
@@ -101,6 +101,8 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
         if split:
             x = x[:, :1] + 1j * x[:, 1:]
         x = x[:, 0]
+        if self.numeric is not None and not self.frozen:
+            x = _check_same_values(values, self.numeric, x)
         if state.conjugated:
             x = x.conj()
         out_dtype = jnp.result_type(values.dtype, vector.dtype)
@@ -137,9 +139,10 @@ def _numeric_rhs_dtype(numeric: NumericHandle, b3):
     return b3.dtype
 
 
-def _check_same_values(values, numeric: NumericHandle):
+def _check_same_values(values, numeric: NumericHandle, x=None):
+    """Refuse to apply a held factorization to another matrix (eagerly, or under jit via `x`)."""
     held = numeric.values
-    if shapes.is_concrete(values):
+    if x is None:
         if not np.array_equal(np.asarray(values).astype(held.dtype), held):
             raise ValueError(
                 "KLU: this solver holds the factorization of a different matrix (values differ). Use "
@@ -149,7 +152,7 @@ def _check_same_values(values, numeric: NumericHandle):
         return values
     same = jnp.all(values == jnp.asarray(held).astype(values.dtype))
     return eqx.error_if(
-        values,
+        x,
         ~same,
         "KLU: this solver holds the factorization of a different matrix (values differ); use "
         "KLU.factor(operator, frozen=True) for chord / frozen-Jacobian mode.",
