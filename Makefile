@@ -1,0 +1,36 @@
+# Two entry points for a fresh Debian/Ubuntu machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: system install demo test lint docs clean
+
+system:
+	$(SUDO) apt-get update -qq
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsuitesparse-dev build-essential >/dev/null
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: system $(BIN)/python
+	$(BIN)/pip install -q "jax>=0.10" "scikit-build-core>=0.10" "nanobind>=2.0"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test,docs,dev]"
+
+demo: install
+	$(BIN)/python examples/quickstart.py
+
+lint:
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/mypy
+
+test: install
+	$(MAKE) lint
+	$(BIN)/python -m pytest -q
+
+docs:
+	$(BIN)/mkdocs build --strict -d build/site
+
+clean:
+	rm -rf build $(VENV) site
