@@ -1,0 +1,175 @@
+"""Index sets for sparsity detection, stored as boolean CSR matrices.
+
+A variable with `k` elements that depends on some of the `n` columns (the flattened
+input of the traced function) is described by a `(k, n)` boolean `scipy.sparse`
+CSR matrix: row `i` holds the set of columns that element `i` may depend on. `None`
+stands for "depends on nothing", which is by far the most common case (constants,
+integer arithmetic, primal residuals) and costs nothing.
+
+Every structural operation reduces to two primitives on these matrices:
+
+- `take(s, idx)`: row selection, where `idx[i] = -1` gives an empty row. This covers
+  reshape/transpose/slice/pad/gather/broadcast and friends.
+- `group_union(s, src, dst, k)`: row `dst[p]` of the result is the union of rows
+  `src[p]`. This covers reductions, contractions and anything many-to-one.
+
+Both run in vectorised numpy/scipy, so a 10^6-element stencil is a few calls of
+O(nnz) each.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+
+Sets = sp.csr_array | None
+
+
+def _csr(data_len: int, indices, indptr, shape) -> sp.csr_array:
+    out = sp.csr_array(
+        (np.ones(data_len, dtype=bool), indices, indptr), shape=shape, copy=False
+    )
+    return out
+
+
+def identity(rows: int, ncols: int, offset: int) -> sp.csr_array:
+    """Element `i` depends on column `offset + i` only."""
+    return _csr(
+        rows,
+        np.arange(offset, offset + rows, dtype=np.int64),
+        np.arange(rows + 1, dtype=np.int64),
+        (rows, ncols),
+    )
+
+
+def empty(rows: int, ncols: int) -> sp.csr_array:
+    return _csr(0, np.zeros(0, np.int64), np.zeros(rows + 1, np.int64), (rows, ncols))
+
+
+def dense_or_empty(s: Sets, rows: int, ncols: int) -> sp.csr_array:
+    return empty(rows, ncols) if s is None else s
+
+
+def nnz(s: Sets) -> int:
+    return 0 if s is None else int(s.nnz)
+
+
+def take(s: Sets, idx: np.ndarray) -> Sets:
+    """Rows `s[idx]`, with `idx == -1` selecting an empty row. `None` if all empty."""
+    if s is None:
+        return None
+    idx = np.asarray(idx, dtype=np.int64).ravel()
+    indptr = s.indptr.astype(np.int64, copy=False)
+    valid = idx >= 0
+    safe = np.where(valid, idx, 0)
+    lens = np.where(valid, indptr[safe + 1] - indptr[safe], 0)
+    new_indptr = np.zeros(idx.size + 1, dtype=np.int64)
+    np.cumsum(lens, out=new_indptr[1:])
+    total = int(new_indptr[-1])
+    if total == 0:
+        return None
+    starts = indptr[safe]
+    pos = np.arange(total, dtype=np.int64) - np.repeat(new_indptr[:-1] - starts, lens)
+    return _csr(total, s.indices[pos], new_indptr, (idx.size, s.shape[1]))
+
+
+def union(a: Sets, b: Sets) -> Sets:
+    """Elementwise union of two same-shaped set arrays."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return sp.csr_array(a + b)
+
+
+def union_all(items: Sequence[Sets]) -> Sets:
+    out = None
+    for item in items:
+        out = union(out, item)
+    return out
+
+
+def group_union(s: Sets, src: np.ndarray, dst: np.ndarray, rows: int) -> Sets:
+    """Result row `dst[p]` is the union over all `p` of rows `s[src[p]]`."""
+    if s is None:
+        return None
+    src = np.asarray(src, dtype=np.int64).ravel()
+    dst = np.asarray(dst, dtype=np.int64).ravel()
+    keep = (src >= 0) & (dst >= 0)
+    if not keep.all():
+        src, dst = src[keep], dst[keep]
+    picked = take(s, src)
+    if picked is None:
+        return None
+    counts = np.diff(picked.indptr)
+    out_rows = np.repeat(dst, counts)
+    return from_entries(out_rows, picked.indices, rows, s.shape[1])
+
+
+def from_entries(rows: np.ndarray, cols: np.ndarray, nrows: int, ncols: int) -> Sets:
+    """Sets from (row, column) pairs; duplicates are merged."""
+    if rows.size == 0:
+        return None
+    out = sp.coo_array(
+        (np.ones(rows.size, dtype=bool), (rows, cols)), shape=(nrows, ncols)
+    ).tocsr()
+    out.sum_duplicates()
+    return out
+
+
+def vstack(items: Sequence[Sets], sizes: Sequence[int], ncols: int) -> Sets:
+    """Stack the rows of several set arrays (`None` entries count as empty rows)."""
+    if all(item is None for item in items):
+        return None
+    return sp.csr_array(
+        sp.vstack(
+            [dense_or_empty(item, size, ncols) for item, size in zip(items, sizes)],
+            format="csr",
+        )
+    )
+
+
+def resize(s: Sets, ncols: int) -> Sets:
+    """Same sets, in a column space of a different width (columns beyond are dropped)."""
+    if s is None or s.shape[1] == ncols:
+        return s
+    if ncols < s.shape[1]:
+        out = sp.csr_array(s[:, :ncols])
+        return out if out.nnz else None
+    return _csr(s.nnz, s.indices, s.indptr, (s.shape[0], ncols))
+
+
+def split_columns(s: Sets, ncols: int) -> tuple[Sets, Sets]:
+    """Split into columns `[:ncols]` and `[ncols:]` (the latter re-based to 0)."""
+    if s is None:
+        return None, None
+    head = sp.csr_array(s[:, :ncols])
+    tail = sp.csr_array(s[:, ncols:])
+    return (head if head.nnz else None), (tail if tail.nnz else None)
+
+
+def compose(local: Sets, basis: Sets) -> Sets:
+    """`local` (rows x k) indexes rows of `basis` (k x n): the union of those rows."""
+    if local is None or basis is None:
+        return None
+    out = sp.csr_array(local @ basis)  # boolean matmul: OR of ANDs
+    out.eliminate_zeros()
+    return out if out.nnz else None
+
+
+def all_columns(items: Sequence[Sets]) -> np.ndarray:
+    """Every column that appears in any of the set arrays."""
+    cols = [np.unique(item.indices) for item in items if item is not None]
+    if not cols:
+        return np.zeros(0, np.int64)
+    return np.unique(np.concatenate(cols))
+
+
+def broadcast_columns(cols: np.ndarray, rows: int, ncols: int) -> Sets:
+    """Every row depends on every column in `cols`."""
+    if cols.size == 0 or rows == 0:
+        return None
+    indices = np.tile(cols.astype(np.int64), rows)
+    indptr = np.arange(rows + 1, dtype=np.int64) * cols.size
+    return _csr(indices.size, indices, indptr, (rows, ncols))
