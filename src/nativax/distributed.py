@@ -1,0 +1,782 @@
+"""Multi-device dense Hermitian positive definite factorization, inverse and solve.
+
+`potrf` (Cholesky), `potri` (inverse), `potrs` (solve) of an ``N x N`` matrix whose rows are
+sharded over one mesh axis, ``in_specs=P(axis, None)``, plus `potri_shardmap_ctx` /
+`potrs_shardmap_ctx` for use inside your own `jax.shard_map`, `symmetrize`, and the lineax solver
+`DistributedCholesky`.
+
+Engines (``engine=``):
+
+* ``"shard_map"`` (any backend: CPU, GPU, TPU; multi-host through `jax.distributed`): a blocked
+  Cholesky / triangular inverse / ``W^H W`` product written with `jax.shard_map` collectives on a
+  1-D block-cyclic distribution of tiles of width ``tile``. A device never holds more than its
+  row shard plus ``O(N * tile)`` elements of panels.
+* ``"cusolvermg"`` (single process, several local NVIDIA GPUs): NVIDIA cuSOLVERMg through the
+  optional extension ``nativax._mg_cuda``. **Unverified**: it compiles, but has not been run on a
+  GPU by this project yet.
+* ``"auto"`` (default): ``"cusolvermg"`` when usable, else ``"shard_map"``.
+
+Padding: every shard of ``N / ndev`` rows is padded to a multiple of ``tile`` with a decoupled
+identity block (the padded matrix stays positive definite and the result restricted to the
+original rows/columns is exact). This costs one copy of each shard and only happens when
+``(N / ndev) % tile != 0``; when ``N % ndev != 0`` the matrix is first padded globally to a
+multiple of ``ndev`` (a global copy plus a reshard). Pick ``tile`` dividing ``N / ndev`` to avoid
+both.
+
+Failure contract: if the matrix is not (numerically) positive definite the outputs are NaN and
+``status`` is nonzero (``return_status=True`` returns ``(result, status)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools as ft
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from . import _dist_kernels as K
+from . import _dist_mg as MG
+
+try:  # jax >= 0.6
+    from jax import shard_map as _shard_map
+
+    _VMA_KW = "check_vma"
+except ImportError:  # pragma: no cover - older jax
+    from jax.experimental.shard_map import shard_map as _shard_map
+
+    _VMA_KW = "check_rep"
+
+__all__ = [
+    "DistributedCholesky",
+    "potrf",
+    "potri",
+    "potri_shardmap_ctx",
+    "potrs",
+    "potrs_shardmap_ctx",
+    "symmetrize",
+]
+
+_SUPPORTED = (jnp.float32, jnp.float64, jnp.complex64, jnp.complex128)
+_ENGINES = ("auto", "shard_map", "cusolvermg")
+
+
+def _smap(f, mesh, in_specs, out_specs):
+    return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{_VMA_KW: True})
+
+
+# --------------------------------------------------------------------------------------------
+# argument validation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cfg:
+    """Static, hashable configuration of one call (jit cache key)."""
+
+    mesh: Any
+    axis: Any  # str or tuple of str
+    ndev: int
+    n: int  # the caller's N
+    nd: int  # N after global padding to a multiple of ndev
+    tile: int
+    pad: bool
+    engine: str
+
+    @property
+    def spec(self) -> P:
+        return P(self.axis, None)
+
+    def layout(self, permuted=True) -> K.Layout:
+        ids = MG.device_ids(self.mesh, self.axis) if self.engine == "cusolvermg" else ()
+        return K.make_layout(
+            self.nd, self.ndev, self.axis, self.tile, pad=self.pad, permuted=permuted, device_ids=ids
+        )
+
+
+def _is_concrete_array(x) -> bool:
+    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+
+
+def _axes_of(entry) -> tuple:
+    return entry if isinstance(entry, tuple) else (entry,)
+
+
+def _check_matrix(a, fname: str):
+    shape = getattr(a, "shape", None)
+    if shape is None:
+        raise TypeError(f"{fname}: `a` must be an array, got {type(a).__name__}.")
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"{fname}: `a` must be a square 2-D matrix, got shape {tuple(shape)}.")
+    dtype = jnp.dtype(a.dtype)
+    if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
+        raise TypeError(
+            f"{fname}: `a` has dtype {dtype}; supported are float32, float64, complex64 and "
+            "complex128 (complex matrices are treated as Hermitian)."
+        )
+
+
+def _check_tile(tile, fname: str) -> int:
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
+        raise TypeError(f"{fname}: `tile` must be a positive int, got {tile!r}.")
+    if tile <= 0:
+        raise ValueError(f"{fname}: `tile` must be a positive int, got {tile}.")
+    return int(tile)
+
+
+def _normalise_spec(spec, fname: str, what: str = "in_specs") -> P:
+    if isinstance(spec, (list, tuple)) and not isinstance(spec, P):
+        if len(spec) != 1:
+            raise ValueError(
+                f"{fname}: `{what}` must be a PartitionSpec or a 1-element list/tuple holding "
+                f"one, got {len(spec)} elements."
+            )
+        spec = spec[0]
+    if not isinstance(spec, P):
+        raise TypeError(
+            f"{fname}: `{what}` must be a jax.sharding.PartitionSpec such as P('x', None), got "
+            f"{type(spec).__name__}."
+        )
+    return spec
+
+
+def _row_axis(spec: P, mesh, fname: str):
+    """Validate ``P(axis, None)`` against ``mesh``; return (axis, ndev)."""
+    parts = tuple(spec)
+    if len(parts) < 1 or parts[0] is None or any(p is not None for p in parts[1:]):
+        raise ValueError(
+            f"{fname}: `in_specs` must shard the rows only, i.e. P(axis_name, None); got {spec}."
+        )
+    axes = _axes_of(parts[0])
+    names = tuple(mesh.axis_names)
+    for ax in axes:
+        if not isinstance(ax, str):
+            raise TypeError(f"{fname}: mesh axis names in `in_specs` must be str, got {ax!r}.")
+        if ax not in names:
+            raise ValueError(
+                f"{fname}: mesh axis {ax!r} named in `in_specs` is not an axis of `mesh` "
+                f"(its axes are {names})."
+            )
+    ndev = int(np.prod([mesh.shape[ax] for ax in axes]))
+    return parts[0], ndev
+
+
+def _default_mesh():
+    devs = np.array(jax.devices())
+    try:
+        from jax.sharding import AxisType
+
+        return Mesh(devs, ("rows",), axis_types=(AxisType.Auto,))
+    except (ImportError, TypeError):  # pragma: no cover
+        return Mesh(devs, ("rows",))
+
+
+def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
+    _check_matrix(a, fname)
+    tile = _check_tile(tile, fname)
+    if engine not in _ENGINES:
+        raise ValueError(f"{fname}: `engine` must be one of {_ENGINES}, got {engine!r}.")
+    if not isinstance(pad, (bool, np.bool_)):
+        raise TypeError(f"{fname}: `pad` must be a bool, got {pad!r}.")
+    sharding = a.sharding if _is_concrete_array(a) else None
+    if mesh is None:
+        if isinstance(sharding, NamedSharding):
+            mesh = sharding.mesh
+        else:
+            mesh = _default_mesh()
+    if not isinstance(mesh, (Mesh, jax.sharding.AbstractMesh)):
+        raise TypeError(f"{fname}: `mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}.")
+    if in_specs is None:
+        if isinstance(sharding, NamedSharding) and sharding.mesh == mesh and tuple(sharding.spec)[:1]:
+            in_specs = sharding.spec
+        elif len(mesh.axis_names) == 1:
+            in_specs = P(mesh.axis_names[0], None)
+        else:
+            raise ValueError(
+                f"{fname}: `in_specs` is required with a multi-axis mesh {tuple(mesh.axis_names)}; "
+                "pass P(axis_name, None)."
+            )
+    spec = _normalise_spec(in_specs, fname)
+    axis, ndev = _row_axis(spec, mesh, fname)
+    n = int(a.shape[0])
+    nd = -(-n // ndev) * ndev
+    if nd != n and not pad:
+        raise ValueError(
+            f"{fname}: pad=False, but N={n} is not divisible by the {ndev} devices of axis "
+            f"{axis!r}; pass pad=True (a global copy) or pre-pad to {nd} rows."
+        )
+    cfg = _Cfg(mesh=mesh, axis=axis, ndev=ndev, n=n, nd=nd, tile=tile, pad=bool(pad), engine="")
+    cfg.layout()  # raises the pad=False error early
+    return dataclasses.replace(cfg, engine=MG.resolve_engine(engine, mesh, axis, fname))
+
+
+# --------------------------------------------------------------------------------------------
+# global padding / sharding helpers (inside jit)
+# --------------------------------------------------------------------------------------------
+
+
+def _constrain(x, cfg: _Cfg, spec: P):
+    sh = NamedSharding(cfg.mesh, spec)
+    explicit = any("Explicit" in str(t) for t in getattr(cfg.mesh, "axis_types", ()))
+    if explicit:
+        return jax.sharding.reshard(x, sh)
+    return lax.with_sharding_constraint(x, sh)
+
+
+def _global_pad(a, cfg: _Cfg):
+    if cfg.nd == cfg.n:
+        return a
+    extra = cfg.nd - cfg.n
+    a = jnp.pad(a, ((0, extra), (0, extra)))
+    idx = jnp.arange(cfg.n, cfg.nd)
+    return a.at[idx, idx].set(jnp.ones((), a.dtype))
+
+
+def _global_unpad(x, cfg: _Cfg):
+    return x if cfg.nd == cfg.n else x[: cfg.n, : cfg.n]
+
+
+def _float0_zero():
+    return np.zeros((), dtype=jax.dtypes.float0)
+
+
+# --------------------------------------------------------------------------------------------
+# shard-local pipelines (shared by the public functions and the *_shardmap_ctx variants)
+# --------------------------------------------------------------------------------------------
+
+
+def _local_factor(a_loc, lay: K.Layout, engine: str):
+    """(m0, n) shard -> (padded factor (m, Np), info). Internal permuted tile order."""
+    x = K.pad_local(a_loc, lay)
+    if engine == "cusolvermg":
+        return MG.potrf_local(x, lay)
+    return K.cholesky_local(x, lay)
+
+
+def _local_solve(x, b, lay: K.Layout, engine: str):
+    """Solve with a factor from `_local_factor`; ``b`` replicated (n, r) -> (n, r)."""
+    bp = K.pad_rhs(b, lay)
+    if engine == "cusolvermg":
+        z = MG.potrs_local(x, bp, lay)
+    else:
+        z = K.solve_local(x, bp, lay)
+    return K.unpad_rhs(z, lay)
+
+
+def _local_logdet(x, lay: K.Layout, engine: str):
+    if engine == "cusolvermg":
+        return MG.logdet_local(x, lay)
+    return K.logdet_local(x, lay)
+
+
+def _local_inverse_from_factor(x, lay: K.Layout):
+    return K.lauum_local(K.trtri_local(x, lay), lay)
+
+
+def _local_potri(a_loc, lay: K.Layout, engine: str):
+    x = K.pad_local(a_loc, lay)
+    if engine == "cusolvermg":
+        z, info = MG.potri_local(x, lay)
+    else:
+        x, info = K.cholesky_local(x, lay)
+        z = _local_inverse_from_factor(x, lay)
+    return K.nan_if(K.unpad_local(z, lay), info), info
+
+
+def _local_potrf(a_loc, lay: K.Layout, engine: str):
+    lay = lay.replace(permuted=False)
+    x = K.pad_local(a_loc, lay)
+    x = K.exchange_row_tiles(x, lay, to_cyclic=True)
+    if engine == "cusolvermg":
+        x, info = MG.potrf_true_order_local(x, lay)
+    else:
+        x, info = K.cholesky_local(x, lay)
+        x = K.zero_upper_local(x, lay)
+        x = K.exchange_row_tiles(x, lay, to_cyclic=False)
+    return K.nan_if(K.unpad_local(x, lay), info), info
+
+
+# --------------------------------------------------------------------------------------------
+# potri
+# --------------------------------------------------------------------------------------------
+
+
+@ft.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _potri_core(a, cfg: _Cfg):
+    lay = cfg.layout()
+    f = _smap(lambda al: _local_potri(al, lay, cfg.engine), cfg.mesh, (cfg.spec,), (cfg.spec, P()))
+    return f(a)
+
+
+@_potri_core.defjvp
+def _potri_core_jvp(cfg: _Cfg, primals, tangents):
+    (a,), (da,) = primals, tangents
+    inv, info = _potri_core(a, cfg)
+    mm = _smap(
+        lambda x, y: K.ring_matmul_local(x, y, cfg.ndev, cfg.axis),
+        cfg.mesh,
+        (cfg.spec, cfg.spec),
+        cfg.spec,
+    )
+    dinv = -mm(inv, mm(da, inv))  # d(A^{-1}) = -A^{-1} dA A^{-1}
+    return (inv, info), (dinv, _float0_zero())
+
+
+@ft.partial(jax.jit, static_argnums=1)
+def _potri_jit(a, cfg: _Cfg):
+    a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
+    inv, info = _potri_core(a, cfg)
+    return _global_unpad(inv, cfg), info
+
+
+def potri(
+    a,
+    tile: int = 256,
+    mesh: Mesh | None = None,
+    in_specs: P | Sequence[P] | None = None,
+    return_status: bool = False,
+    pad: bool = True,
+    *,
+    engine: str = "auto",
+):
+    """Inverse of a Hermitian positive definite matrix, row-sharded over a mesh axis.
+
+    **Arguments:**
+
+    - `a`: ``(N, N)`` float32/float64/complex64/complex128 array, sharded (or to be sharded)
+      ``P(axis, None)``. Only Hermitian positive definite input is meaningful.
+    - `tile`: tile width ``T_A`` of the 1-D block-cyclic distribution (clamped to ``N/ndev``).
+      Each shard is padded to a multiple of it when needed.
+    - `mesh`: the `jax.sharding.Mesh`; default: the mesh of ``a``'s sharding, else a 1-D mesh
+      over all devices.
+    - `in_specs`: ``P(axis, None)`` (or a 1-element list/tuple of it); default: from ``a``'s
+      sharding or the single axis of `mesh`.
+    - `return_status`: also return the int32 status (0: success; nonzero: not positive definite,
+      and the inverse is NaN).
+    - `pad`: allow padding (see the module docs); ``False`` raises instead of copying.
+    - `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified, see module docs).
+
+    **Returns:** the full Hermitian inverse, row-sharded like the input (and the status).
+
+    Differentiable (forward and reverse): ``d(A^{-1}) = -A^{-1} dA A^{-1}``, computed with
+    distributed ring matrix products (no gather of a whole matrix).
+    """
+    cfg = _resolve(a, tile, mesh, in_specs, pad, engine, "potri")
+    inv, info = _potri_jit(a, cfg)
+    return (inv, info) if return_status else inv
+
+
+def potri_shardmap_ctx(a, tile: int, axis_name, pad: bool = True, *, engine: str = "shard_map"):
+    """`potri` for use *inside* your own `jax.shard_map` (no jit, no resharding).
+
+    ``a`` is the local ``(N/ndev, N)`` row block of the matrix, rows sharded over `axis_name`
+    (a mesh axis name, or a tuple of them). Returns ``(local rows of A^{-1}, status)``; status
+    is replicated. Unlike the cuSOLVERMg-era reference this returns the *full* inverse (no
+    symmetrize step needed). Not reverse-mode differentiable (use `potri` for gradients).
+    """
+    lay, engine = _ctx_layout(a, tile, axis_name, pad, engine, "potri_shardmap_ctx")
+    return _local_potri(a, lay, engine)
+
+
+def _ctx_layout(a, tile, axis_name, pad, engine, fname):
+    if getattr(a, "ndim", None) != 2:
+        raise ValueError(f"{fname}: `a` must be the 2-D local row block, got shape {getattr(a, 'shape', None)}.")
+    dtype = jnp.dtype(a.dtype)
+    if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
+        raise TypeError(f"{fname}: unsupported dtype {dtype}.")
+    tile = _check_tile(tile, fname)
+    if engine not in ("shard_map", "cusolvermg"):
+        raise ValueError(f"{fname}: `engine` must be 'shard_map' or 'cusolvermg', got {engine!r}.")
+    try:
+        ndev = int(np.prod([lax.axis_size(ax) for ax in _axes_of(axis_name)]))
+    except (NameError, KeyError, ValueError) as e:
+        raise ValueError(
+            f"{fname}: `axis_name` {axis_name!r} is not a mesh axis bound by the enclosing "
+            "shard_map (call this inside jax.shard_map)."
+        ) from e
+    m0, n = a.shape
+    if m0 * ndev != n:
+        raise ValueError(
+            f"{fname}: local block has shape {a.shape}, but with {ndev} devices along "
+            f"{axis_name!r} a row block of an N x N matrix must be (N/{ndev}, N)."
+        )
+    return K.make_layout(n, ndev, axis_name, tile, pad=pad), engine
+
+
+# --------------------------------------------------------------------------------------------
+# potrf
+# --------------------------------------------------------------------------------------------
+
+
+@ft.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _potrf_core(a, cfg: _Cfg):
+    lay = cfg.layout(permuted=False)
+    f = _smap(lambda al: _local_potrf(al, lay, cfg.engine), cfg.mesh, (cfg.spec,), (cfg.spec, P()))
+    return f(a)
+
+
+@_potrf_core.defjvp
+def _potrf_core_jvp(cfg, primals, tangents):
+    raise NotImplementedError(
+        "nativax.distributed.potrf is not differentiable; differentiate potrs/potri or "
+        "lineax.linear_solve with DistributedCholesky instead."
+    )
+
+
+@ft.partial(jax.jit, static_argnums=1)
+def _potrf_jit(a, cfg: _Cfg):
+    a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
+    l, info = _potrf_core(a, cfg)
+    return _global_unpad(l, cfg), info
+
+
+def potrf(
+    a,
+    tile: int = 256,
+    mesh: Mesh | None = None,
+    in_specs: P | Sequence[P] | None = None,
+    return_status: bool = False,
+    pad: bool = True,
+    *,
+    engine: str = "auto",
+):
+    """Lower Cholesky factor ``L`` (``A = L L^H``) of a row-sharded Hermitian PD matrix.
+
+    Same arguments as `potri`. The factor is returned row-sharded like ``a`` with exact zeros
+    above the diagonal. Row tiles are exchanged into a block-cyclic distribution for the
+    factorization and back (two rounds of `ppermute` exchanges of one shard each; skipped when
+    ``N/ndev <= tile``). Not differentiable.
+    """
+    cfg = _resolve(a, tile, mesh, in_specs, pad, engine, "potrf")
+    l, info = _potrf_jit(a, cfg)
+    return (l, info) if return_status else l
+
+
+# --------------------------------------------------------------------------------------------
+# factor / solve (shared by potrs and DistributedCholesky)
+# --------------------------------------------------------------------------------------------
+
+
+@ft.partial(jax.jit, static_argnums=1)
+def _factor_jit(a, cfg: _Cfg):
+    """Padded internal factor ``(Np, Np)`` (row-sharded) and status."""
+    a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
+    lay = cfg.layout()
+    f = _smap(lambda al: _local_factor(al, lay, cfg.engine), cfg.mesh, (cfg.spec,), (cfg.spec, P()))
+    return f(a)
+
+
+def _solve_with_factor(x, b, cfg: _Cfg):
+    """(Np, Np) factor, (n, r) rhs -> (n, r) solution (inside jit)."""
+    lay = cfg.layout()
+    if cfg.nd != cfg.n:
+        b = jnp.pad(b, ((0, cfg.nd - cfg.n), (0, 0)))
+    b = _constrain(b, cfg, P())
+    f = _smap(lambda xl, bl: _local_solve(xl, bl, lay, cfg.engine), cfg.mesh, (cfg.spec, P()), P())
+    return f(x, b)[: cfg.n]
+
+
+def _logdet_with_factor(x, cfg: _Cfg):
+    lay = cfg.layout()
+    f = _smap(lambda xl: _local_logdet(xl, lay, cfg.engine), cfg.mesh, (cfg.spec,), P())
+    return f(x)
+
+
+def _trace_inv_da(x, da, cfg: _Cfg):
+    """``tr(A^{-1} dA)`` from the factor (costs one distributed inverse)."""
+    lay = cfg.layout()
+    if cfg.engine == "cusolvermg":
+        raise NotImplementedError(
+            "differentiating the log-determinant is only implemented for engine='shard_map'"
+        )
+
+    def loc(xl, dal):
+        z = K.unpad_local(_local_inverse_from_factor(xl, lay), lay)
+        return lax.psum(jnp.real(jnp.sum(jnp.conj(z) * dal)), lay.axis)
+
+    da = _constrain(_global_pad_zero(da, cfg), cfg, cfg.spec)
+    return _smap(loc, cfg.mesh, (cfg.spec, cfg.spec), P())(x, da)
+
+
+def _global_pad_zero(a, cfg: _Cfg):
+    if cfg.nd == cfg.n:
+        return a
+    extra = cfg.nd - cfg.n
+    return jnp.pad(a, ((0, extra), (0, extra)))
+
+
+def _matvec_rows(da, x, cfg: _Cfg):
+    """``dA @ x`` for row-sharded dA and replicated x -> replicated."""
+    da = _constrain(_global_pad_zero(da, cfg), cfg, cfg.spec)
+    xp = jnp.pad(x, ((0, cfg.nd - cfg.n), (0, 0))) if cfg.nd != cfg.n else x
+    f = _smap(
+        lambda dal, xl: lax.all_gather(dal @ xl, cfg.axis, tiled=True),
+        cfg.mesh,
+        (cfg.spec, P()),
+        P(),
+    )
+    return f(da, xp)[: cfg.n]
+
+
+@ft.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _potrs_core(a, b, cfg: _Cfg, want_logdet: bool):
+    x_f, info = _factor_jit(a, cfg)
+    x = _solve_with_factor(x_f, b, cfg)
+    ld = _logdet_with_factor(x_f, cfg) if want_logdet else jnp.zeros((), jnp.finfo(a.dtype).dtype)
+    return K.nan_if(x, info), K.nan_if(ld, info), info
+
+
+@_potrs_core.defjvp
+def _potrs_core_jvp(cfg: _Cfg, want_logdet: bool, primals, tangents):
+    a, b = primals
+    da, db = tangents
+    x_f, info = _factor_jit(a, cfg)
+    x = _solve_with_factor(x_f, b, cfg)
+    dx = _solve_with_factor(x_f, db - _matvec_rows(da, x, cfg), cfg)
+    if want_logdet:
+        ld = _logdet_with_factor(x_f, cfg)
+        dld = _trace_inv_da(x_f, da, cfg)
+    else:
+        ld = jnp.zeros((), jnp.finfo(a.dtype).dtype)
+        dld = jnp.zeros_like(ld)
+    out = (K.nan_if(x, info), K.nan_if(ld, info), info)
+    return out, (dx, dld, _float0_zero())
+
+
+@ft.partial(jax.jit, static_argnums=(2, 3))
+def _potrs_jit(a, b, cfg: _Cfg, want_logdet: bool):
+    return _potrs_core(a, b, cfg, want_logdet)
+
+
+def potrs(
+    a,
+    b,
+    tile: int = 256,
+    mesh: Mesh | None = None,
+    in_specs: P | Sequence[P] | None = None,
+    return_status: bool = False,
+    pad: bool = True,
+    *,
+    return_logdet: bool = False,
+    engine: str = "auto",
+):
+    """Solve ``A x = b`` for row-sharded Hermitian positive definite ``A`` (Cholesky solve).
+
+    **Arguments:** as `potri`, plus
+
+    - `b`: ``(N,)`` or ``(N, nrhs)`` right-hand side. It is used replicated (it is small next to
+      ``A``); ``in_specs`` may be ``P(axis, None)`` for ``a`` alone or a pair
+      ``(P(axis, None), spec_b)`` (``spec_b`` is validated and otherwise only describes ``b``).
+    - `return_logdet`: also return ``log det A`` (from the same factorization).
+
+    **Returns:** ``x`` (replicated, shape of ``b``), then ``logdet`` if requested, then the
+    status if requested. NaN results and a nonzero status if ``A`` is not positive definite.
+
+    Differentiable in ``a`` and ``b`` (forward and reverse); the tangent reuses the forward
+    factorization. Differentiating ``logdet`` costs one distributed inverse.
+    """
+    spec_a = in_specs
+    if isinstance(in_specs, (list, tuple)) and not isinstance(in_specs, P) and len(in_specs) == 2:
+        spec_a, spec_b = in_specs
+        _normalise_spec(spec_b, "potrs", "in_specs[1]")
+    cfg = _resolve(a, tile, mesh, spec_a, pad, engine, "potrs")
+    bshape = getattr(b, "shape", None)
+    if bshape is None or len(bshape) not in (1, 2) or bshape[0] != cfg.n:
+        raise ValueError(f"potrs: `b` must have shape ({cfg.n},) or ({cfg.n}, nrhs), got {bshape}.")
+    if jnp.dtype(b.dtype) != jnp.dtype(a.dtype):
+        b = jnp.asarray(b).astype(jnp.result_type(a.dtype, b.dtype))
+        if jnp.dtype(b.dtype) != jnp.dtype(a.dtype):
+            raise TypeError(f"potrs: `b` dtype {b.dtype} does not match `a` dtype {a.dtype}.")
+    vec = len(bshape) == 1
+    b2 = b[:, None] if vec else b
+    x, ld, info = _potrs_jit(a, b2, cfg, bool(return_logdet))
+    x = x[:, 0] if vec else x
+    out = (x,)
+    if return_logdet:
+        out += (ld,)
+    if return_status:
+        out += (info,)
+    return out[0] if len(out) == 1 else out
+
+
+def potrs_shardmap_ctx(a, b, tile: int, axis_name, pad: bool = True, *, engine: str = "shard_map"):
+    """`potrs` for use inside your own `jax.shard_map`.
+
+    ``a``: local ``(N/ndev, N)`` row block; ``b``: the full ``(N,)`` or ``(N, nrhs)`` right-hand
+    side, replicated over `axis_name`. Returns ``(x, status)`` with ``x`` replicated.
+    """
+    lay, engine = _ctx_layout(a, tile, axis_name, pad, engine, "potrs_shardmap_ctx")
+    vec = b.ndim == 1
+    b2 = b[:, None] if vec else b
+    if b2.shape[0] != lay.n:
+        raise ValueError(f"potrs_shardmap_ctx: `b` must have {lay.n} rows, got shape {b.shape}.")
+    x_f, info = _local_factor(a, lay, engine)
+    x = K.nan_if(_local_solve(x_f, b2.astype(a.dtype), lay, engine), info)
+    return (x[:, 0] if vec else x), info
+
+
+# --------------------------------------------------------------------------------------------
+# symmetrize
+# --------------------------------------------------------------------------------------------
+
+
+@ft.partial(jax.jit, static_argnums=(1, 2))
+def _symmetrize_jit(a, cfg: _Cfg, uplo: str):
+    n = cfg.n
+    if cfg.nd != n:  # uneven: let XLA's partitioner do the transpose
+        at = jnp.conj(a).T if jnp.iscomplexobj(a) else a.T
+        r = jnp.arange(n)[:, None]
+        c = jnp.arange(n)[None, :]
+        return _combine(a, at, r, c, uplo)
+
+    def loc(al):
+        at = K.conj_transpose_local(al, cfg.ndev, cfg.axis)
+        m = al.shape[0]
+        r = lax.axis_index(cfg.axis) * m + jnp.arange(m)[:, None]
+        c = jnp.arange(n)[None, :]
+        return _combine(al, at, r, c, uplo)
+
+    a = _constrain(a, cfg, cfg.spec)
+    return _smap(loc, cfg.mesh, (cfg.spec,), cfg.spec)(a)
+
+
+def _combine(a, at, r, c, uplo):
+    if uplo == "U":
+        return jnp.where(c >= r, a, at)
+    if uplo == "L":
+        return jnp.where(c <= r, a, at)
+    return (a + at) / 2
+
+
+def symmetrize(a, mesh: Mesh | None = None, in_specs=None, *, uplo: str = "U"):
+    """Hermitian matrix from one triangle (``uplo="U"`` or ``"L"``) or the average ``"avg"``.
+
+    Row-sharded in and out; the conjugate transpose is one `all_to_all` (a device briefly holds
+    two extra shard-sized buffers). `potri` already returns the full inverse; this is for
+    results of other tools that fill one triangle only.
+    """
+    if uplo not in ("U", "L", "avg"):
+        raise ValueError(f"symmetrize: `uplo` must be 'U', 'L' or 'avg', got {uplo!r}.")
+    cfg = _resolve(a, 1, mesh, in_specs, True, "shard_map", "symmetrize")
+    return _symmetrize_jit(a, cfg, uplo)
+
+
+# --------------------------------------------------------------------------------------------
+# lineax solver
+# --------------------------------------------------------------------------------------------
+
+
+class _State(eqx.Module):
+    factor: Any
+    info: Any
+    cfg: _Cfg = eqx.field(static=True)
+    negate: bool = eqx.field(static=True)
+    conjugate: bool = eqx.field(static=True)
+    packed: Any = eqx.field(static=True)
+
+
+class DistributedCholesky(lx.AbstractLinearSolver):
+    """Multi-device Cholesky solver for (possibly sharded) positive/negative definite matrices.
+
+    Use with `lineax.MatrixLinearOperator(A, lineax.positive_semidefinite_tag)` (or the
+    negative-semidefinite tag). ``init`` factors once (distributed, `potrf`-style in the
+    internal block-cyclic order); ``compute`` runs the distributed triangular solves, so a
+    factorization is reused by every solve, by the JVP and by the adjoint (the matrix is
+    self-adjoint: ``transpose``/``conj`` only flip a flag). A matrix that is not positive
+    definite gives ``lineax.RESULTS.singular`` (``throw=True`` raises).
+
+    **Arguments:** `mesh`, `in_specs`, `tile`, `pad`, `engine` as in `potri` (defaults: the
+    matrix's own sharding, else a 1-D mesh over all devices).
+    """
+
+    mesh: Any = eqx.field(static=True, default=None)
+    in_specs: Any = eqx.field(static=True, default=None)
+    tile: int = eqx.field(static=True, default=256)
+    pad: bool = eqx.field(static=True, default=True)
+    engine: str = eqx.field(static=True, default="auto")
+
+    def init(self, operator, options):
+        del options
+        is_nsd = lx.is_negative_semidefinite(operator)
+        if not (lx.is_positive_semidefinite(operator) or is_nsd):
+            raise ValueError(
+                "DistributedCholesky may only be used for positive or negative definite "
+                "operators: tag them with lineax.positive_semidefinite_tag (or "
+                "negative_semidefinite_tag)."
+            )
+        if operator.in_size() != operator.out_size():
+            raise ValueError("DistributedCholesky requires a square operator.")
+        if operator.in_structure() != operator.out_structure():
+            raise ValueError("DistributedCholesky requires matching input and output structures.")
+        matrix = operator.as_matrix()
+        cfg = _resolve(matrix, self.tile, self.mesh, self.in_specs, self.pad, self.engine,
+                       "DistributedCholesky")
+        if is_nsd:
+            matrix = -matrix
+        factor, info = _factor_jit(matrix, cfg)
+        leaves, treedef = jax.tree_util.tree_flatten(operator.in_structure())
+        return _State(factor, info, cfg, bool(is_nsd), False, (tuple(leaves), treedef))
+
+    def compute(self, state: _State, vector, options):
+        del options
+        leaves, treedef = state.packed
+        structure = jax.tree_util.tree_unflatten(treedef, list(leaves))
+        flat = jnp.concatenate([jnp.ravel(v) for v in jax.tree_util.tree_leaves(vector)])
+        dtype = state.factor.dtype
+        b = flat.astype(jnp.result_type(dtype, flat.dtype))
+        if jnp.dtype(b.dtype) != jnp.dtype(dtype):
+            raise TypeError(
+                f"DistributedCholesky: right-hand side dtype {flat.dtype} needs a {b.dtype} "
+                f"factorization, but the matrix is {dtype}."
+            )
+        if state.conjugate:
+            b = jnp.conj(b)
+        x = _solve_jit(state.factor, b[:, None], state.cfg)[:, 0]
+        if state.conjugate:
+            x = jnp.conj(x)
+        if state.negate:
+            x = -x
+        x = jnp.where(state.info == 0, x, jnp.full((), jnp.nan, x.dtype))
+        # unflatten
+        out, i = [], 0
+        for leaf in jax.tree_util.tree_leaves(structure):
+            size = int(np.prod(leaf.shape))
+            out.append(x[i : i + size].reshape(leaf.shape).astype(leaf.dtype))
+            i += size
+        solution = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(structure), out)
+        result = lx.RESULTS.where(state.info == 0, lx.RESULTS.successful, lx.RESULTS.singular)
+        return solution, result, {}
+
+    def transpose(self, state: _State, options):
+        # Hermitian: A^T = conj(A), so solve with the conjugated factor (a flag, no copy).
+        return dataclasses.replace(state, conjugate=not state.conjugate), options
+
+    def conj(self, state: _State, options):
+        return dataclasses.replace(state, conjugate=not state.conjugate), options
+
+    def assume_full_rank(self):
+        return True
+
+
+@ft.partial(jax.jit, static_argnums=2)
+def _solve_jit(factor, b, cfg: _Cfg):
+    return _solve_with_factor(factor, b, cfg)
+
+
+DistributedCholesky.__init__.__doc__ = """**Arguments:**
+
+- `mesh`: `jax.sharding.Mesh` (default: from the matrix's sharding, else all devices).
+- `in_specs`: ``P(axis, None)`` (default: from the matrix's sharding or the mesh's only axis).
+- `tile`: tile width of the block-cyclic distribution (default 256).
+- `pad`: allow identity padding of shards (default True).
+- `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified).
+"""
