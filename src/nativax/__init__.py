@@ -1,6 +1,7 @@
 """nativax: native sparse and distributed linear solvers for JAX, as lineax solvers."""
 
 from . import klu as klu
+from . import scaleout as scaleout
 from .caches import cache_info as cache_info
 from .caches import clear_caches as clear_caches
 from .caches import finalize as finalize
