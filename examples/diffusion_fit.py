@@ -51,12 +51,12 @@ class DiffusionProblem:
             return np.where(inside, (i - 1) * N + (j - 1), -1)
 
         # Faces between a node and its +x / +y neighbour; each face contributes kf * (u_a - u_b) / h^2.
-        I, J = np.meshgrid(np.arange(N + 2), np.arange(N + 2), indexing="ij")
+        gi, gj = np.meshgrid(np.arange(N + 2), np.arange(N + 2), indexing="ij")
         rows, cols, faces, signs = [], [], [], []
         face_a, face_b = [], []
         n_faces = 0
         for di, dj in ((1, 0), (0, 1)):
-            Ia, Ja = I[: N + 2 - di, : N + 2 - dj].ravel(), J[: N + 2 - di, : N + 2 - dj].ravel()
+            Ia, Ja = gi[: N + 2 - di, : N + 2 - dj].ravel(), gj[: N + 2 - di, : N + 2 - dj].ravel()
             Ib, Jb = Ia + di, Ja + dj
             a, b = interior(Ia, Ja), interior(Ib, Jb)
             keep = (a >= 0) | (b >= 0)
