@@ -1,5 +1,6 @@
 """The documentation builds without warnings (`mkdocs build --strict`), and its code examples run."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ def test_mkdocs_build_strict(tmp_path):
     proc = subprocess.run(
         [*cmd, "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert (site / "index.html").exists()
