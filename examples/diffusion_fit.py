@@ -159,7 +159,10 @@ def main(small: bool = False, seed: int = 0) -> dict:
           f"{1e3 * elapsed / steps:.1f} ms per step (solve + gradient)")
     print("theta_true :", np.array2string(np.asarray(theta_true), precision=3, suppress_small=True))
     print("theta_fit  :", np.array2string(np.asarray(theta), precision=3, suppress_small=True))
-    print("KLU cache  :", nativax.cache_info()["klu"]["numeric"])
+    klu = nativax.cache_info()["klu"]
+    print(f"KLU cache  : {klu['numeric']['misses']} misses (forward solves), {klu['numeric']['hits']} hits (adjoint "
+          f"solves reuse the forward factorization); {klu['factorizations']} full factorizations, "
+          f"{klu['refactorizations']} klu_refactor recycling a cache entry")
     return {
         "losses": losses,
         "theta": np.asarray(theta),
