@@ -5,6 +5,8 @@ from . import scaleout as scaleout
 from .caches import cache_info as cache_info
 from .caches import clear_caches as clear_caches
 from .caches import finalize as finalize
+from .caches import reset_cache_counters as reset_cache_counters
+from .caches import set_cache_bytes as set_cache_bytes
 from .caches import set_cache_size as set_cache_size
 from .handles import FreedHandleError as FreedHandleError
 from .handles import NumericHandle as NumericHandle

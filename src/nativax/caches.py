@@ -31,6 +31,13 @@ def set_cache_size(entries: int) -> None:
     lib.set_cache_size(entries)
 
 
+def set_cache_bytes(max_bytes: int) -> None:
+    """Set the byte budget of the KLU numeric cache (least-recently-used entries are evicted beyond it)."""
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
+        raise ValueError(f"`max_bytes` must be a non-negative int, got {max_bytes!r}")
+    lib.set_cache_bytes(max_bytes)
+
+
 def reset_cache_counters() -> None:
     """Zero the hit/miss/eviction/factorization counters (entries are kept)."""
     lib.reset_cache_counters()

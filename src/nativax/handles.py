@@ -41,9 +41,11 @@ class _Handle:
 
     @property
     def closed(self) -> bool:
+        """Whether the native object has been freed."""
         return not lib.handle_alive(self._id)
 
     def check_alive(self) -> None:
+        """Raise `FreedHandleError` if the handle was freed."""
         if not lib.handle_alive(self._id):
             raise FreedHandleError(
                 f"this {self._kind} handle has been freed (closed, consumed by `refactor`, or released by "
@@ -91,6 +93,7 @@ class SymbolicHandle(_Handle):
 
     @property
     def nnz(self) -> int:
+        """Number of COO entries of the analysed pattern."""
         return int(self.rows.shape[0])
 
 
@@ -107,10 +110,12 @@ class NumericHandle(_Handle):
 
     @property
     def n(self) -> int:
+        """Matrix size."""
         return self.symbolic.n
 
     @property
     def dtype(self) -> np.dtype:
+        """float64 or complex128: the precision of the factorization."""
         return self.values.dtype
 
     @property

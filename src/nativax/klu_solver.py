@@ -41,8 +41,11 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
     """
 
     symbolic: SymbolicHandle | None = eqx.field(static=True, default=None)
+    """A held symbolic analysis (from `KLU().analyze`), or None."""
     numeric: NumericHandle | None = eqx.field(static=True, default=None)
+    """A held numeric factorization (from `KLU.factor`), or None."""
     frozen: bool = eqx.field(static=True, default=False)
+    """Chord mode: apply the held factorization to any matrix with the same pattern."""
 
     def __check_init__(self):
         if self.frozen and self.numeric is None:

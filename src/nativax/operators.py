@@ -30,8 +30,11 @@ class SparseOperator(lx.AbstractLinearOperator):
     """
 
     values: Inexact[Array, " nnz"]
+    """The stored entries, aligned with `pattern.rows`/`pattern.cols`: the only (differentiable) leaf."""
     pattern: SparsityPattern = eqx.field(static=True)
+    """Static, hashable structure."""
     tags: frozenset = eqx.field(static=True)
+    """lineax tags (unchecked promises such as `lx.symmetric_tag`)."""
 
     def __init__(self, values: Inexact[ArrayLike, " nnz"], pattern: SparsityPattern, tags: Any = ()):
         if not isinstance(pattern, SparsityPattern):
@@ -114,6 +117,7 @@ class SparseOperator(lx.AbstractLinearOperator):
     # ---- lineax operator interface ---------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
+        """`(m, n)`, from the pattern."""
         return self.pattern.shape
 
     def mv(self, vector):

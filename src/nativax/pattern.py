@@ -22,6 +22,13 @@ class SparsityPattern:
 
     __slots__ = ("shape", "rows", "cols", "_hash", "__dict__")
 
+    shape: tuple[int, int]
+    """`(m, n)`: the matrix shape."""
+    rows: np.ndarray
+    """Row index of each stored entry (int32, read-only, CSC order)."""
+    cols: np.ndarray
+    """Column index of each stored entry (int32, read-only, nondecreasing)."""
+
     def __init__(self, rows: Any, cols: Any, shape: tuple[int, int]):
         """Wrap rows/cols that are already canonical (unique, CSC-sorted). Use `from_coo` otherwise."""
         self.shape = (int(shape[0]), int(shape[1]))
@@ -66,6 +73,7 @@ class SparsityPattern:
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries."""
         return int(self.rows.shape[0])
 
     @cached_property
@@ -75,6 +83,7 @@ class SparsityPattern:
 
     @cached_property
     def T(self) -> "SparsityPattern":
+        """The transposed pattern (entries reordered to CSC order; see `transpose_perm`)."""
         p = self.transpose_perm
         return SparsityPattern(self.cols[p], self.rows[p], (self.shape[1], self.shape[0]))
 
@@ -93,6 +102,7 @@ class SparsityPattern:
 
     @cached_property
     def is_structurally_symmetric(self) -> bool:
+        """Whether the pattern equals its transpose (square matrices only)."""
         return self.shape[0] == self.shape[1] and self == self.T
 
     def __hash__(self) -> int:
