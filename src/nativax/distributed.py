@@ -29,35 +29,32 @@ Failure contract: if the matrix is not (numerically) positive definite the outpu
 
 from __future__ import annotations
 
-import dataclasses
 import functools as ft
 from collections.abc import Sequence
-from typing import Any
 
-import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
-import lineax as lx
-import numpy as np
 from jax import lax
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from . import _dist_kernels as K
 from . import _dist_mg as MG
-
-try:  # jax >= 0.6
-    from jax import shard_map as _shard_map
-
-    _VMA_KW = "check_vma"
-except ImportError:  # pragma: no cover - older jax
-    from jax.experimental.shard_map import shard_map as _shard_map
-
-    _VMA_KW = "check_rep"
+from ._dist_checks import (
+    _Cfg,
+    _constrain,
+    _ctx_layout,
+    _float0_zero,
+    _global_pad,
+    _global_pad_zero,
+    _global_unpad,
+    _normalise_spec,
+    _resolve,
+    _smap,
+)
 
 __all__ = [
-    "DistributedCholesky",
+    "NotPositiveDefiniteError",
     "potrf",
     "potri",
     "potri_shardmap_ctx",
@@ -66,187 +63,14 @@ __all__ = [
     "symmetrize",
 ]
 
-_SUPPORTED = (jnp.float32, jnp.float64, jnp.complex64, jnp.complex128)
-_ENGINES = ("auto", "shard_map", "cusolvermg")
 
+def __getattr__(name: str):
+    # The lineax solver lives in `distributed_solver` (it imports this module).
+    if name == "DistributedCholesky":
+        from .distributed_solver import DistributedCholesky
 
-def _smap(f, mesh, in_specs, out_specs):
-    return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{_VMA_KW: True})
-
-
-# --------------------------------------------------------------------------------------------
-# argument validation
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Cfg:
-    """Static, hashable configuration of one call (jit cache key)."""
-
-    mesh: Any
-    axis: Any  # str or tuple of str
-    ndev: int
-    n: int  # the caller's N
-    nd: int  # N after global padding to a multiple of ndev
-    tile: int
-    pad: bool
-    engine: str
-
-    @property
-    def spec(self) -> P:
-        return P(self.axis, None)
-
-    def layout(self, permuted=True) -> K.Layout:
-        ids = MG.device_ids(self.mesh, self.axis) if self.engine == "cusolvermg" else ()
-        return K.make_layout(
-            self.nd, self.ndev, self.axis, self.tile, pad=self.pad, permuted=permuted, device_ids=ids
-        )
-
-
-def _is_concrete_array(x) -> bool:
-    return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
-
-
-def _axes_of(entry) -> tuple:
-    return entry if isinstance(entry, tuple) else (entry,)
-
-
-def _check_matrix(a, fname: str):
-    shape = getattr(a, "shape", None)
-    if shape is None:
-        raise TypeError(f"{fname}: `a` must be an array, got {type(a).__name__}.")
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise ValueError(f"{fname}: `a` must be a square 2-D matrix, got shape {tuple(shape)}.")
-    dtype = jnp.dtype(a.dtype)
-    if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
-        raise TypeError(
-            f"{fname}: `a` has dtype {dtype}; supported are float32, float64, complex64 and "
-            "complex128 (complex matrices are treated as Hermitian)."
-        )
-
-
-def _check_tile(tile, fname: str) -> int:
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
-        raise TypeError(f"{fname}: `tile` must be a positive int, got {tile!r}.")
-    if tile <= 0:
-        raise ValueError(f"{fname}: `tile` must be a positive int, got {tile}.")
-    return int(tile)
-
-
-def _normalise_spec(spec, fname: str, what: str = "in_specs") -> P:
-    if isinstance(spec, (list, tuple)) and not isinstance(spec, P):
-        if len(spec) != 1:
-            raise ValueError(
-                f"{fname}: `{what}` must be a PartitionSpec or a 1-element list/tuple holding "
-                f"one, got {len(spec)} elements."
-            )
-        spec = spec[0]
-    if not isinstance(spec, P):
-        raise TypeError(
-            f"{fname}: `{what}` must be a jax.sharding.PartitionSpec such as P('x', None), got "
-            f"{type(spec).__name__}."
-        )
-    return spec
-
-
-def _row_axis(spec: P, mesh, fname: str):
-    """Validate ``P(axis, None)`` against ``mesh``; return (axis, ndev)."""
-    parts = tuple(spec)
-    if len(parts) < 1 or parts[0] is None or any(p is not None for p in parts[1:]):
-        raise ValueError(
-            f"{fname}: `in_specs` must shard the rows only, i.e. P(axis_name, None); got {spec}."
-        )
-    axes = _axes_of(parts[0])
-    names = tuple(mesh.axis_names)
-    for ax in axes:
-        if not isinstance(ax, str):
-            raise TypeError(f"{fname}: mesh axis names in `in_specs` must be str, got {ax!r}.")
-        if ax not in names:
-            raise ValueError(
-                f"{fname}: mesh axis {ax!r} named in `in_specs` is not an axis of `mesh` "
-                f"(its axes are {names})."
-            )
-    ndev = int(np.prod([mesh.shape[ax] for ax in axes]))
-    return parts[0], ndev
-
-
-def _default_mesh():
-    devs = np.array(jax.devices())
-    try:
-        from jax.sharding import AxisType
-
-        return Mesh(devs, ("rows",), axis_types=(AxisType.Auto,))
-    except (ImportError, TypeError):  # pragma: no cover
-        return Mesh(devs, ("rows",))
-
-
-def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
-    _check_matrix(a, fname)
-    tile = _check_tile(tile, fname)
-    if engine not in _ENGINES:
-        raise ValueError(f"{fname}: `engine` must be one of {_ENGINES}, got {engine!r}.")
-    if not isinstance(pad, (bool, np.bool_)):
-        raise TypeError(f"{fname}: `pad` must be a bool, got {pad!r}.")
-    sharding = a.sharding if _is_concrete_array(a) else None
-    if mesh is None:
-        if isinstance(sharding, NamedSharding):
-            mesh = sharding.mesh
-        else:
-            mesh = _default_mesh()
-    if not isinstance(mesh, (Mesh, jax.sharding.AbstractMesh)):
-        raise TypeError(f"{fname}: `mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}.")
-    if in_specs is None:
-        if isinstance(sharding, NamedSharding) and sharding.mesh == mesh and tuple(sharding.spec)[:1]:
-            in_specs = sharding.spec
-        elif len(mesh.axis_names) == 1:
-            in_specs = P(mesh.axis_names[0], None)
-        else:
-            raise ValueError(
-                f"{fname}: `in_specs` is required with a multi-axis mesh {tuple(mesh.axis_names)}; "
-                "pass P(axis_name, None)."
-            )
-    spec = _normalise_spec(in_specs, fname)
-    axis, ndev = _row_axis(spec, mesh, fname)
-    n = int(a.shape[0])
-    nd = -(-n // ndev) * ndev
-    if nd != n and not pad:
-        raise ValueError(
-            f"{fname}: pad=False, but N={n} is not divisible by the {ndev} devices of axis "
-            f"{axis!r}; pass pad=True (a global copy) or pre-pad to {nd} rows."
-        )
-    cfg = _Cfg(mesh=mesh, axis=axis, ndev=ndev, n=n, nd=nd, tile=tile, pad=bool(pad), engine="")
-    cfg.layout()  # raises the pad=False error early
-    return dataclasses.replace(cfg, engine=MG.resolve_engine(engine, mesh, axis, fname))
-
-
-# --------------------------------------------------------------------------------------------
-# global padding / sharding helpers (inside jit)
-# --------------------------------------------------------------------------------------------
-
-
-def _constrain(x, cfg: _Cfg, spec: P):
-    sh = NamedSharding(cfg.mesh, spec)
-    explicit = any("Explicit" in str(t) for t in getattr(cfg.mesh, "axis_types", ()))
-    if explicit:
-        return jax.sharding.reshard(x, sh)
-    return lax.with_sharding_constraint(x, sh)
-
-
-def _global_pad(a, cfg: _Cfg):
-    if cfg.nd == cfg.n:
-        return a
-    extra = cfg.nd - cfg.n
-    a = jnp.pad(a, ((0, extra), (0, extra)))
-    idx = jnp.arange(cfg.n, cfg.nd)
-    return a.at[idx, idx].set(jnp.ones((), a.dtype))
-
-
-def _global_unpad(x, cfg: _Cfg):
-    return x if cfg.nd == cfg.n else x[: cfg.n, : cfg.n]
-
-
-def _float0_zero():
-    return np.zeros((), dtype=jax.dtypes.float0)
+        return DistributedCholesky
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,30 +211,6 @@ def potri_shardmap_ctx(a, tile: int, axis_name, pad: bool = True, *, engine: str
     return _local_potri(a, lay, engine)
 
 
-def _ctx_layout(a, tile, axis_name, pad, engine, fname):
-    if getattr(a, "ndim", None) != 2:
-        raise ValueError(f"{fname}: `a` must be the 2-D local row block, got shape {getattr(a, 'shape', None)}.")
-    dtype = jnp.dtype(a.dtype)
-    if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
-        raise TypeError(f"{fname}: unsupported dtype {dtype}.")
-    tile = _check_tile(tile, fname)
-    if engine not in ("shard_map", "cusolvermg"):
-        raise ValueError(f"{fname}: `engine` must be 'shard_map' or 'cusolvermg', got {engine!r}.")
-    try:
-        ndev = int(np.prod([lax.axis_size(ax) for ax in _axes_of(axis_name)]))
-    except (NameError, KeyError, ValueError) as e:
-        raise ValueError(
-            f"{fname}: `axis_name` {axis_name!r} is not a mesh axis bound by the enclosing "
-            "shard_map (call this inside jax.shard_map)."
-        ) from e
-    m0, n = a.shape
-    if m0 * ndev != n:
-        raise ValueError(
-            f"{fname}: local block has shape {a.shape}, but with {ndev} devices along "
-            f"{axis_name!r} a row block of an N x N matrix must be (N/{ndev}, N)."
-        )
-    return K.make_layout(n, ndev, axis_name, tile, pad=pad), engine
-
 
 # --------------------------------------------------------------------------------------------
 # potrf
@@ -466,13 +266,34 @@ def potrf(
 # --------------------------------------------------------------------------------------------
 
 
-@ft.partial(jax.jit, static_argnums=1)
-def _factor_jit(a, cfg: _Cfg):
+class NotPositiveDefiniteError(ValueError):
+    """Raised (from every device at once) by `DistributedCholesky(raise_on_failure=True)`."""
+
+
+def _raise_not_pd(info):
+    if int(info) != 0:
+        raise NotPositiveDefiniteError(
+            "DistributedCholesky: the matrix is not positive definite: the distributed Cholesky "
+            f"factorization broke down at diagonal tile {int(info) - 1} (internal block-cyclic "
+            "order). Use DistributedCholesky(raise_on_failure=False) with "
+            "lineax.linear_solve(..., throw=False) to get lineax.RESULTS.singular instead."
+        )
+
+
+@ft.partial(jax.jit, static_argnums=(1, 2))
+def _factor_jit(a, cfg: _Cfg, raise_on_failure: bool = False):
     """Padded internal factor ``(Np, Np)`` (row-sharded) and status."""
     a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
     lay = cfg.layout()
-    f = _smap(lambda al: _local_factor(al, lay, cfg.engine), cfg.mesh, (cfg.spec,), (cfg.spec, P()))
-    return f(a)
+
+    def loc(al):
+        x, info = _local_factor(al, lay, cfg.engine)
+        if raise_on_failure:
+            # on every device at once, so no device is left waiting in a collective
+            jax.debug.callback(_raise_not_pd, info)
+        return x, info
+
+    return _smap(loc, cfg.mesh, (cfg.spec,), (cfg.spec, P()))(a)
 
 
 def _solve_with_factor(x, b, cfg: _Cfg):
@@ -507,23 +328,11 @@ def _trace_inv_da(x, da, cfg: _Cfg):
     return _smap(loc, cfg.mesh, (cfg.spec, cfg.spec), P())(x, da)
 
 
-def _global_pad_zero(a, cfg: _Cfg):
-    if cfg.nd == cfg.n:
-        return a
-    extra = cfg.nd - cfg.n
-    return jnp.pad(a, ((0, extra), (0, extra)))
-
-
 def _matvec_rows(da, x, cfg: _Cfg):
     """``dA @ x`` for row-sharded dA and replicated x -> replicated."""
     da = _constrain(_global_pad_zero(da, cfg), cfg, cfg.spec)
     xp = jnp.pad(x, ((0, cfg.nd - cfg.n), (0, 0))) if cfg.nd != cfg.n else x
-    f = _smap(
-        lambda dal, xl: lax.all_gather(dal @ xl, cfg.axis, tiled=True),
-        cfg.mesh,
-        (cfg.spec, P()),
-        P(),
-    )
+    f = _smap(lambda dal, xl: dal @ xl, cfg.mesh, (cfg.spec, P()), cfg.spec)
     return f(da, xp)[: cfg.n]
 
 
@@ -600,7 +409,7 @@ def potrs(
     b2 = b[:, None] if vec else b
     x, ld, info = _potrs_jit(a, b2, cfg, bool(return_logdet))
     x = x[:, 0] if vec else x
-    out = (x,)
+    out: tuple = (x,)
     if return_logdet:
         out += (ld,)
     if return_status:
@@ -668,115 +477,3 @@ def symmetrize(a, mesh: Mesh | None = None, in_specs=None, *, uplo: str = "U"):
         raise ValueError(f"symmetrize: `uplo` must be 'U', 'L' or 'avg', got {uplo!r}.")
     cfg = _resolve(a, 1, mesh, in_specs, True, "shard_map", "symmetrize")
     return _symmetrize_jit(a, cfg, uplo)
-
-
-# --------------------------------------------------------------------------------------------
-# lineax solver
-# --------------------------------------------------------------------------------------------
-
-
-class _State(eqx.Module):
-    factor: Any
-    info: Any
-    cfg: _Cfg = eqx.field(static=True)
-    negate: bool = eqx.field(static=True)
-    conjugate: bool = eqx.field(static=True)
-    packed: Any = eqx.field(static=True)
-
-
-class DistributedCholesky(lx.AbstractLinearSolver):
-    """Multi-device Cholesky solver for (possibly sharded) positive/negative definite matrices.
-
-    Use with `lineax.MatrixLinearOperator(A, lineax.positive_semidefinite_tag)` (or the
-    negative-semidefinite tag). ``init`` factors once (distributed, `potrf`-style in the
-    internal block-cyclic order); ``compute`` runs the distributed triangular solves, so a
-    factorization is reused by every solve, by the JVP and by the adjoint (the matrix is
-    self-adjoint: ``transpose``/``conj`` only flip a flag). A matrix that is not positive
-    definite gives ``lineax.RESULTS.singular`` (``throw=True`` raises).
-
-    **Arguments:** `mesh`, `in_specs`, `tile`, `pad`, `engine` as in `potri` (defaults: the
-    matrix's own sharding, else a 1-D mesh over all devices).
-    """
-
-    mesh: Any = eqx.field(static=True, default=None)
-    in_specs: Any = eqx.field(static=True, default=None)
-    tile: int = eqx.field(static=True, default=256)
-    pad: bool = eqx.field(static=True, default=True)
-    engine: str = eqx.field(static=True, default="auto")
-
-    def init(self, operator, options):
-        del options
-        is_nsd = lx.is_negative_semidefinite(operator)
-        if not (lx.is_positive_semidefinite(operator) or is_nsd):
-            raise ValueError(
-                "DistributedCholesky may only be used for positive or negative definite "
-                "operators: tag them with lineax.positive_semidefinite_tag (or "
-                "negative_semidefinite_tag)."
-            )
-        if operator.in_size() != operator.out_size():
-            raise ValueError("DistributedCholesky requires a square operator.")
-        if operator.in_structure() != operator.out_structure():
-            raise ValueError("DistributedCholesky requires matching input and output structures.")
-        matrix = operator.as_matrix()
-        cfg = _resolve(matrix, self.tile, self.mesh, self.in_specs, self.pad, self.engine,
-                       "DistributedCholesky")
-        if is_nsd:
-            matrix = -matrix
-        factor, info = _factor_jit(matrix, cfg)
-        leaves, treedef = jax.tree_util.tree_flatten(operator.in_structure())
-        return _State(factor, info, cfg, bool(is_nsd), False, (tuple(leaves), treedef))
-
-    def compute(self, state: _State, vector, options):
-        del options
-        leaves, treedef = state.packed
-        structure = jax.tree_util.tree_unflatten(treedef, list(leaves))
-        flat = jnp.concatenate([jnp.ravel(v) for v in jax.tree_util.tree_leaves(vector)])
-        dtype = state.factor.dtype
-        b = flat.astype(jnp.result_type(dtype, flat.dtype))
-        if jnp.dtype(b.dtype) != jnp.dtype(dtype):
-            raise TypeError(
-                f"DistributedCholesky: right-hand side dtype {flat.dtype} needs a {b.dtype} "
-                f"factorization, but the matrix is {dtype}."
-            )
-        if state.conjugate:
-            b = jnp.conj(b)
-        x = _solve_jit(state.factor, b[:, None], state.cfg)[:, 0]
-        if state.conjugate:
-            x = jnp.conj(x)
-        if state.negate:
-            x = -x
-        x = jnp.where(state.info == 0, x, jnp.full((), jnp.nan, x.dtype))
-        # unflatten
-        out, i = [], 0
-        for leaf in jax.tree_util.tree_leaves(structure):
-            size = int(np.prod(leaf.shape))
-            out.append(x[i : i + size].reshape(leaf.shape).astype(leaf.dtype))
-            i += size
-        solution = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(structure), out)
-        result = lx.RESULTS.where(state.info == 0, lx.RESULTS.successful, lx.RESULTS.singular)
-        return solution, result, {}
-
-    def transpose(self, state: _State, options):
-        # Hermitian: A^T = conj(A), so solve with the conjugated factor (a flag, no copy).
-        return dataclasses.replace(state, conjugate=not state.conjugate), options
-
-    def conj(self, state: _State, options):
-        return dataclasses.replace(state, conjugate=not state.conjugate), options
-
-    def assume_full_rank(self):
-        return True
-
-
-@ft.partial(jax.jit, static_argnums=2)
-def _solve_jit(factor, b, cfg: _Cfg):
-    return _solve_with_factor(factor, b, cfg)
-
-
-DistributedCholesky.__init__.__doc__ = """**Arguments:**
-
-- `mesh`: `jax.sharding.Mesh` (default: from the matrix's sharding, else all devices).
-- `in_specs`: ``P(axis, None)`` (default: from the matrix's sharding or the mesh's only axis).
-- `tile`: tile width of the block-cyclic distribution (default 256).
-- `pad`: allow identity padding of shards (default True).
-- `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified).
-"""
