@@ -29,19 +29,22 @@ def solve(
 ) -> tuple[Inexact[Array, "l n k"], Int[Array, " l"]]:
     """Solve op(A) x = b with a cache-managed factorization; returns (x, status)."""
     call = jax.ffi.ffi_call("nativax_klu_solve", _out(values.shape[0], b), vmap_method="expand_dims")
-    return call(rows, cols, values, b, mode=np.int64(mode))
+    x, status = call(rows, cols, values, b, mode=np.int64(mode))
+    return x, status
 
 
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
     call = jax.ffi.ffi_call("nativax_klu_solve_symbolic", _out(values.shape[0], b), vmap_method="expand_dims")
-    return call(values, b, handle=np.int64(handle_id), mode=np.int64(mode))
+    x, status = call(values, b, handle=np.int64(handle_id), mode=np.int64(mode))
+    return x, status
 
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
     """Solve with a held numeric factorization (no values involved)."""
     call = jax.ffi.ffi_call("nativax_klu_solve_numeric", _out(1, b), vmap_method="expand_dims")
-    return call(b, handle=np.int64(handle_id), mode=np.int64(mode))
+    x, status = call(b, handle=np.int64(handle_id), mode=np.int64(mode))
+    return x, status
 
 
 def dot(rows: Array, cols: Array, values: Array, x: Array, n_rows: int) -> Array:

@@ -96,6 +96,8 @@ def canonical(
             f"of `rows`/`cols`), got {values.shape}"
         )
     batched_values = values.ndim == 2
+    lead: tuple[int, ...]
+    k: int | None
     if not batched_values:
         if b.ndim == 1:
             lead, bn, k = (), b.shape[0], None

@@ -2,7 +2,7 @@
 
 import jax
 
-from . import _nativax as lib  # noqa: F401  (re-exported for the rest of the package)
+from . import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
 
 
 def _register() -> None:

@@ -90,12 +90,12 @@ def solve(
     n is taken from `b`. Duplicate entries are summed. Raises (also under jit) on a singular matrix or
     NaN/Inf in `values` or `b`.
     """
-    rows, cols, _ = shapes.indices(rows, cols, None, "solve")
-    v2, b3, split, unflatten = _prepare(values, b, rows.shape[0], "solve")
+    r_idx, c_idx, _ = shapes.indices(rows, cols, None, "solve")
+    v2, b3, split, unflatten = _prepare(values, b, r_idx.shape[0], "solve")
     n = b3.shape[1]
-    shapes.indices(rows, cols, n, "solve")  # range check once n is known
-    r_mv, c_mv = (cols, rows) if transpose else (rows, cols)
-    native = lambda rhs, mode: ffi.solve(rows, cols, v2, rhs, mode)  # noqa: E731
+    shapes.indices(r_idx, c_idx, n, "solve")  # range check once n is known
+    r_mv, c_mv = (c_idx, r_idx) if transpose else (r_idx, c_idx)
+    native = lambda rhs, mode: ffi.solve(r_idx, c_idx, v2, rhs, mode)  # noqa: E731
     return unflatten(_linear_solve(lambda x: _dot_ref(r_mv, c_mv, v2, x, n), native, b3, transpose, split))
 
 
@@ -121,20 +121,20 @@ def dot(
     n_rows: int | None = None,
 ) -> Inexact[Array, "..."]:
     """Sparse mat-vec `A @ x` with the native COO kernel (shapes as in `solve`; `n_rows` defaults to n)."""
-    rows, cols, _ = shapes.indices(rows, cols, None, "dot")
+    r_idx, c_idx, _ = shapes.indices(rows, cols, None, "dot")
     values = shapes.float_array(values, "values", "dot")
     x = shapes.float_array(x, "x", "dot")
     dt = jnp.result_type(values.dtype, x.dtype)
     if dt in (jnp.float16, jnp.bfloat16):
         dt = jnp.float32
-    v2, x3, _ = shapes.canonical(values.astype(dt), x.astype(dt), rows.shape[0], "dot")
+    v2, x3, _ = shapes.canonical(values.astype(dt), x.astype(dt), r_idx.shape[0], "dot")
     n_cols = x3.shape[1]
     m = n_cols if n_rows is None else int(n_rows)
-    if shapes.is_concrete(rows) and shapes.is_concrete(cols):
-        for name, idx, lim in (("rows", rows, m), ("cols", cols, n_cols)):
+    if shapes.is_concrete(r_idx) and shapes.is_concrete(c_idx):
+        for name, idx, lim in (("rows", r_idx, m), ("cols", c_idx, n_cols)):
             if idx.size and (idx.max() >= lim):
                 raise ValueError(f"nativax.klu.dot: `{name}` index {idx.max()} is out of range (< {lim})")
-    y = _dot(rows, cols, v2, x3, m)
+    y = _dot(r_idx, c_idx, v2, x3, m)
     out_shape = list(jnp.broadcast_shapes(
         (v2.shape[0],) if values.ndim == 2 else (), (x3.shape[0],) if x.ndim == 3 or (values.ndim == 2 and x.ndim == 2) else ()
     )) + [m] + ([x.shape[-1]] if (x.ndim == 2 and values.ndim == 1) or x.ndim == 3 else [])

@@ -96,7 +96,7 @@ class SparseOperator(lx.AbstractLinearOperator):
             except Exception:  # traced: the structure is unknown, so keep everything
                 m, n = matrix.shape
                 nz = np.nonzero(np.ones((m, n), bool))
-            pattern, _ = SparsityPattern.from_coo(nz[0], nz[1], matrix.shape)
+            pattern, _ = SparsityPattern.from_coo(nz[0], nz[1], (int(matrix.shape[0]), int(matrix.shape[1])))
         elif pattern.shape != matrix.shape:
             raise ValueError(f"SparseOperator.from_dense: `pattern` shape {pattern.shape} != matrix shape {matrix.shape}")
         return cls(matrix[pattern.rows, pattern.cols], pattern, tags)
