@@ -141,3 +141,197 @@ def test_handle_mismatches():
         lx.linear_solve(other, jnp.ones(3), solver=solver)
     num.close()
     sym.close()
+
+
+# ---- issue 7: more bad input, lifetimes, and regressions ----------------------------------------------------
+
+
+def test_matrix_without_entries_is_singular_not_an_internal_error():
+    # Regression: an n x n matrix with no stored entries used to fail inside klu_analyze ("KLU analyze failed
+    # (status -3)", an opaque INVALID_ARGUMENT even with throw=False). It is structurally singular.
+    # (native/klu/factorization.cc; needs the extension rebuilt from this tree.)
+    empty = np.array([], np.int32)
+    with pytest.raises(Exception, match="singular"):
+        jax.block_until_ready(klu.solve(empty, empty, np.array([]), np.ones(3)))
+    op = nativax.SparseOperator.from_coo(empty, empty, np.array([]), (3, 3))
+    sol = lx.linear_solve(op, jnp.ones(3), solver=nativax.KLU(), throw=False)
+    assert sol.result == lx.RESULTS.singular
+    assert np.all(np.isnan(sol.value))
+    sym = klu.analyze(empty, empty, n=2)
+    with pytest.raises(nativax.SingularMatrixError):
+        klu.factor(sym, np.array([]))
+    sym.close()
+
+
+def test_pattern_shape_beyond_int32_is_rejected():
+    # Regression: indices are stored as int32, so a huge shape used to wrap row 3e9 to a negative index.
+    with pytest.raises(ValueError, match="32-bit"):
+        nativax.SparsityPattern.from_coo(np.array([3_000_000_000]), np.array([0]), (4_000_000_000, 1))
+    with pytest.raises(ValueError, match="32-bit"):
+        nativax.SparseOperator.from_coo(np.array([0]), np.array([0]), np.ones(1), (1, 2**31))
+    p, _ = nativax.SparsityPattern.from_coo(np.array([2**31 - 2]), np.array([0]), (2**31 - 1, 1))
+    assert int(p.rows[0]) == 2**31 - 2
+
+
+def test_indices_beyond_int32_and_bad_index_types():
+    with pytest.raises(ValueError, match="32-bit"):
+        klu.solve(np.array([2**40], np.int64), np.array([0]), np.ones(1), np.ones(1))
+    with pytest.raises(TypeError, match="rows"):
+        klu.solve(np.array([True, False, True, False]), C, V, B)
+    with pytest.raises(TypeError, match="rows"):
+        nativax.SparsityPattern.from_coo(np.array([0.0, 1.0]), np.array([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match="1-D"):
+        nativax.SparsityPattern.from_coo(np.zeros((2, 1), int), np.zeros((2, 1), int), (2, 2))
+    with pytest.raises(ValueError, match="differ in length"):
+        nativax.SparsityPattern.from_coo(np.array([0, 1]), np.array([0]), (2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        nativax.SparsityPattern.from_coo(R, C, (3, -1))
+
+
+def test_vmap_over_the_pattern_is_a_clear_error():
+    rows = jnp.array([[0, 1], [1, 0]], jnp.int32)
+    f = jax.vmap(lambda r: klu.solve(r, jnp.array([0, 1], jnp.int32), jnp.array([1.0, 2.0]), jnp.ones(2)))
+    with pytest.raises(Exception, match="batching .vmap. over `rows` is not supported"):
+        jax.block_until_ready(f(rows))
+
+
+def test_nonfinite_rhs_through_lineax_is_a_result_code():
+    op = nativax.SparseOperator.from_coo(R, C, V, (3, 3))
+    for bad in (np.nan, np.inf, -np.inf):
+        sol = lx.linear_solve(op, jnp.array([1.0, bad, 0.0]), solver=nativax.KLU(), throw=False)
+        assert sol.result == lx.RESULTS.nonfinite_input
+        assert np.all(np.isnan(sol.value))
+    with pytest.raises(Exception, match="b.*NaN or Inf"):
+        jax.block_until_ready(klu.solve_with_numeric(klu.factor(klu.analyze(R, C), V), np.array([1.0, np.nan, 0])))
+
+
+def test_freed_handles_inside_compiled_functions_raise_not_crash():
+    """A compiled function keeps a handle's id as a constant: freeing the handle afterwards must turn the next
+    call into a clear error (the native side checks the id's generation), never a read of freed memory."""
+    op = nativax.SparseOperator.from_coo(R, C, V, (3, 3))
+    held = nativax.KLU.factor(op)
+    f = jax.jit(lambda b: lx.linear_solve(op, b, solver=held).value)
+    np.testing.assert_allclose(f(jnp.ones(3)), np.linalg.solve(np.asarray(op.as_matrix()), np.ones(3)))
+    held.numeric.close()
+    with pytest.raises(Exception, match="has been freed"):
+        jax.block_until_ready(f(jnp.ones(3)))
+    with pytest.raises(nativax.FreedHandleError):  # a fresh trace fails eagerly, in Python
+        lx.linear_solve(op, jnp.ones(3), solver=held)
+
+    sym = klu.analyze(R, C)
+    g = jax.jit(jax.grad(lambda v: klu.solve_with_symbolic(sym, v, jnp.ones(3)).sum()))
+    g(jnp.asarray(V))
+    nativax.finalize()  # releases every live handle
+    assert sym.closed and held.symbolic.closed
+    with pytest.raises(Exception, match="has been freed"):
+        jax.block_until_ready(g(jnp.asarray(V)))
+    sym.close()  # closing after finalize is still a no-op
+
+
+def test_handle_kinds_cannot_be_confused_and_bogus_ids_are_rejected():
+    from nativax._klu_ffi import solve_numeric, solve_symbolic
+    from nativax._native import lib
+
+    sym = klu.analyze(R, C)
+    num = klu.factor(sym, V)
+    with pytest.raises(Exception, match="is a KLU symbolic analysis, expected a KLU numeric"):
+        jax.block_until_ready(solve_numeric(sym.id, jnp.ones((1, 3, 1)), 0))
+    with pytest.raises(Exception, match="is a KLU numeric factorization, expected a KLU symbolic"):
+        jax.block_until_ready(solve_symbolic(num.id, jnp.ones((1, 4)), jnp.ones((1, 3, 1)), 0))
+    with pytest.raises(Exception, match="mode must be"):
+        jax.block_until_ready(solve_numeric(num.id, jnp.ones((1, 3, 1)), 7))
+    with pytest.raises(Exception, match="real/complex"):
+        jax.block_until_ready(solve_numeric(num.id, jnp.ones((1, 3, 1), jnp.complex128), 0))
+    with pytest.raises(Exception, match="numeric"):
+        lib.klu_refactor(sym.id, V)
+    with pytest.raises(ValueError, match="symbolic"):
+        lib.klu_factor(num.id, V)
+    for bogus in (0, -1, 2**63 - 1, -(2**63), (123 << 32) | 5):
+        assert not lib.handle_alive(bogus)
+        assert lib.free_handle(bogus) is False
+        with pytest.raises(ValueError):
+            lib.handle_info(bogus)
+    stale = num.id
+    num.close()
+    with pytest.raises(Exception, match="has been freed"):
+        jax.block_until_ready(solve_numeric(stale, jnp.ones((1, 3, 1)), 0))
+    sym.close()
+
+
+def test_failed_refactor_consumes_the_handle_and_keeps_the_analysis():
+    sym = klu.analyze(R, C)
+    num = klu.factor(sym, V)
+    with pytest.raises(nativax.SingularMatrixError):
+        klu.refactor(num, np.array([2.0, 0.0, 4.0, 1.0]))
+    assert num.closed
+    with pytest.raises(nativax.FreedHandleError):
+        klu.solve_with_numeric(num, B)
+    with pytest.raises(nativax.FreedHandleError):
+        klu.refactor(num, V)
+    with pytest.raises(ValueError, match="NaN"):
+        klu.refactor(klu.factor(sym, V), np.array([np.nan, 3.0, 4.0, 1.0]))
+    fresh = klu.factor(sym, V)  # the symbolic analysis is untouched
+    a = np.zeros((3, 3))
+    np.add.at(a, (R, C), V)
+    np.testing.assert_allclose(klu.solve_with_numeric(fresh, B), np.linalg.solve(a, B))
+    fresh.close()
+    sym.close()
+
+
+def test_analyze_and_factor_argument_errors():
+    with pytest.raises(ValueError, match="positive"):
+        klu.analyze(R, C, n=0)
+    with pytest.raises(ValueError, match="positive"):
+        klu.analyze(R, C, n=3.0)
+    with pytest.raises(ValueError, match="out of range"):
+        klu.analyze(R, C, n=2)
+    with pytest.raises(ValueError, match="positive"):
+        klu.analyze(np.array([], int), np.array([], int))  # n cannot be inferred from no entries
+    with pytest.raises(TypeError, match="traced"):
+        jax.jit(lambda r: klu.analyze(r, C).n)(R)
+    sym = klu.analyze(R, C, n=5)  # entries only in the leading 3 x 3 block: rows 3, 4 are empty
+    with pytest.raises(ValueError, match="`b` has 3 rows but the matrix is 5 x 5"):
+        klu.solve_with_symbolic(sym, V, np.ones(3))
+    with pytest.raises(Exception, match="singular"):
+        jax.block_until_ready(klu.solve_with_symbolic(sym, V, np.ones(5)))
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        klu.factor(sym, V[None])
+    with pytest.raises(TypeError, match="values"):
+        klu.factor(sym, V.astype(bool))
+    with pytest.raises(TypeError, match="values"):
+        klu.factor(sym, np.array(["a", "b", "c", "d"]))
+    with pytest.raises(TypeError, match="SymbolicHandle"):
+        klu.free_symbolic(object())
+    with pytest.raises(TypeError, match="NumericHandle"):
+        klu.solve_with_numeric(sym, B)
+    sym.close()
+
+
+def test_held_factorization_never_applies_to_other_values():
+    op = nativax.SparseOperator.from_coo(R, C, V, (3, 3))
+    held = nativax.KLU.factor(op)
+    other = nativax.SparseOperator(op.values * 2, op.pattern)
+    with pytest.raises(Exception, match="different matrix"):
+        lx.linear_solve(other, jnp.ones(3), solver=held)
+    f = jax.jit(lambda v: lx.linear_solve(nativax.SparseOperator(v, op.pattern), jnp.ones(3), solver=held).value)
+    with pytest.raises(Exception, match="different matrix"):
+        jax.block_until_ready(f(op.values * 2))
+    np.testing.assert_allclose(f(op.values), np.linalg.solve(np.asarray(op.as_matrix()), np.ones(3)))
+    held.numeric.close()
+    held.symbolic.close()
+
+
+def test_dot_and_operator_constructor_errors():
+    with pytest.raises(ValueError, match="rows"):
+        klu.dot(R, C, V, B, n_rows=2)
+    with pytest.raises(ValueError, match="2-D"):
+        nativax.SparseOperator.from_dense(np.ones(3))
+    pattern, _ = nativax.SparsityPattern.from_coo(R, C, (3, 3))
+    with pytest.raises(ValueError, match="pattern"):
+        nativax.SparseOperator.from_dense(np.eye(4), pattern=pattern)
+    with pytest.raises(TypeError, match="BCOO"):
+        nativax.SparseOperator.from_bcoo(np.eye(3))
+    with pytest.raises(ValueError, match="mv"):
+        nativax.SparseOperator.from_coo(R, C, V, (3, 3)).mv(jnp.ones(4))
+    with pytest.raises(ValueError, match="vector"):
+        lx.linear_solve(nativax.SparseOperator.from_coo(R, C, V, (3, 3)), jnp.ones(4), solver=nativax.KLU())

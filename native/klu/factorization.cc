@@ -58,7 +58,12 @@ std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::s
   auto s = std::make_shared<Symbolic>();
   s->pattern = std::move(pattern);
   auto* p = const_cast<Pattern*>(s->pattern.get());
-  s->sym = klu_analyze(static_cast<int>(p->n), p->Ap.data(), p->Ai.data(), &c.c);
+  // A matrix without entries has an empty Ai whose data() may be null, which klu_analyze rejects as
+  // KLU_INVALID; hand it a valid (never read) address so the all-zero matrix is analyzed and then reported
+  // structurally singular by `factor`.
+  int32_t no_entries = 0;
+  int32_t* Ai = p->Ai.empty() ? &no_entries : p->Ai.data();
+  s->sym = klu_analyze(static_cast<int>(p->n), p->Ap.data(), Ai, &c.c);
   if (!s->sym) {
     *err = "KLU analyze failed (status " + std::to_string(c.c.status) + ")";
     return nullptr;
@@ -100,6 +105,7 @@ uint64_t values_hash(const std::vector<double>& v) { return hash_bytes(v.data(),
 
 int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                std::shared_ptr<Numeric>* out) {
+  if (s->pattern->csc_nnz() == 0) return kSingular;  // no entries at all (n >= 1): structurally singular
   Common c;
   auto* p = const_cast<Pattern*>(s->pattern.get());
   klu_numeric* num = cplx ? klu_z_factor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, &c.c)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+_INT32_MAX = 2**31 - 1
+
 
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.int32)
@@ -53,6 +55,8 @@ class SparsityPattern:
         if len(shape) != 2 or min(shape) < 0:
             raise ValueError(f"SparsityPattern: `shape` must be (m, n) with m, n >= 0, got {shape}")
         m, n = int(shape[0]), int(shape[1])
+        if max(m, n) > _INT32_MAX:  # indices are stored as int32: larger ones would wrap around silently
+            raise ValueError(f"SparsityPattern: `shape` {shape} exceeds the 32-bit index range (at most {_INT32_MAX})")
         for name, idx, lim in (("rows", r, m), ("cols", c, n)):
             if idx.ndim != 1:
                 raise ValueError(f"SparsityPattern: `{name}` must be 1-D, got shape {idx.shape}")
