@@ -18,12 +18,12 @@ O(nnz) each.
 """
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
-
-Sets = sp.csr_array | None
+Sets: TypeAlias = sp.csr_array | None
 
 
 def _csr(data_len: int, indices, indptr, shape) -> sp.csr_array:

@@ -19,7 +19,6 @@ from . import _index_sets as ix
 from ._index_sets import Sets
 from ._sparsity_rules import RULES, shape_of, size_of
 
-
 # Known values larger than this are not computed at trace time.
 _MAX_KNOWN_SIZE = 10_000_000
 # A local dense Jacobian (the fallback) larger than this is replaced by "everything".
@@ -233,6 +232,7 @@ def _local_pattern(eqn, vals, live, outs) -> list[np.ndarray]:
             for jac_k in jac
         ]
         patterns = blocks if patterns is None else [p | b for p, b in zip(patterns, blocks)]
+    assert patterns is not None
     return patterns
 
 
@@ -259,7 +259,30 @@ def _same(a: Sequence[Sets], b: Sequence[Sets]) -> bool:
     return all(ix.nnz(x) == ix.nnz(y) for x, y in zip(a, b))
 
 
+def _while_unrolled(eqn, sets, vals, ncols, ctx):
+    """Exact: run the loop while its condition is known at trace time (a counter
+    with known bounds). `None` if the condition becomes unknown or the budget ends."""
+    p = eqn.params
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    cond, body = p["cond_jaxpr"], p["body_jaxpr"]
+    steps = ctx.unroll_budget // max(len(body.jaxpr.eqns), 1)
+    carry_s, carry_v = list(sets[nc + nb:]), list(vals[nc + nb:])
+    for _ in range(steps + 1):
+        _, (pred,) = eval_closed(cond, sets[:nc] + carry_s, vals[:nc] + carry_v, ncols, ctx)
+        if pred is None:
+            return None
+        if not bool(pred):
+            return carry_s, carry_v
+        carry_s, carry_v = eval_closed(
+            body, sets[nc: nc + nb] + carry_s, vals[nc: nc + nb] + carry_v, ncols, ctx
+        )
+    return None
+
+
 def _while(eqn, sets, vals, ncols, ctx):
+    unrolled = _while_unrolled(eqn, sets, vals, ncols, ctx)
+    if unrolled is not None:
+        return unrolled
     p = eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     body = p["body_jaxpr"]
@@ -353,7 +376,7 @@ def _scan_fixed_point(eqn, sets, vals, ncols, ctx) -> list[Sets]:
     consts = [ix.resize(s, ext) for s in sets[:nconst]]
     consts_v = list(vals[:nconst])
     carry = list(sets[nconst: nconst + ncarry])
-    for sweep in range(max(length, 1)):
+    for _sweep in range(max(length, 1)):
         out, _ = eval_closed(
             body,
             consts + [ix.resize(c, ext) for c in carry] + x_local,

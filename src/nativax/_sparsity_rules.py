@@ -23,7 +23,6 @@ from jax import lax
 from . import _index_sets as ix
 from ._index_sets import Sets
 
-
 Rule = Callable[[Any, list[Sets], list[Any], int], list[Sets]]
 RULES: dict[str, Rule] = {}
 
@@ -219,6 +218,10 @@ def _pad(eqn, vals):
     return np.where(mask, out, pad_id)
 
 
+def _tile(eqn, vals):
+    return np.tile(ids(shape_of(eqn.invars[0])), eqn.params["reps"])
+
+
 def _concatenate(eqn, vals):
     parts, offset = [], 0
     for var in eqn.invars:
@@ -284,6 +287,7 @@ for _name, _fn in {
     "slice": _slice,
     "pad": _pad,
     "concatenate": _concatenate,
+    "tile": _tile,
     "split": _split,
 }.items():
     RULES[_name] = _structural(_fn)
@@ -438,40 +442,41 @@ def _dot_general(eqn, sets, vals, ncols):
     lshape, rshape = shape_of(eqn.invars[0]), shape_of(eqn.invars[1])
     lfree = [d for d in range(len(lshape)) if d not in lc and d not in lb]
     rfree = [d for d in range(len(rshape)) if d not in rc and d not in rb]
-    B = int(np.prod([lshape[d] for d in lb], dtype=np.int64))
-    I = int(np.prod([lshape[d] for d in lfree], dtype=np.int64))
-    K = int(np.prod([lshape[d] for d in lc], dtype=np.int64))
-    J = int(np.prod([rshape[d] for d in rfree], dtype=np.int64))
-    # Canonical layouts: lhs (B, I, K), rhs (B, K, J); output (B, I, J).
+    size_b = int(np.prod([lshape[d] for d in lb], dtype=np.int64))
+    size_i = int(np.prod([lshape[d] for d in lfree], dtype=np.int64))
+    size_k = int(np.prod([lshape[d] for d in lc], dtype=np.int64))
+    size_j = int(np.prod([rshape[d] for d in rfree], dtype=np.int64))
+    # Canonical layouts: lhs (B, I, K), rhs (B, K, J), output (B, I, J), with
+    # B = size_b etc.
     lperm, rperm = list(lb) + lfree + list(lc), list(rb) + list(rc) + rfree
-    lids = ids(lshape).transpose(lperm).reshape(B, I, K)
-    rids = ids(rshape).transpose(rperm).reshape(B, K, J)
-    lval = None if vals[0] is None else np.asarray(vals[0]).transpose(lperm).reshape(B, I, K)
-    rval = None if vals[1] is None else np.asarray(vals[1]).transpose(rperm).reshape(B, K, J)
-    out_size = B * I * J
+    lids = ids(lshape).transpose(lperm).reshape(size_b, size_i, size_k)
+    rids = ids(rshape).transpose(rperm).reshape(size_b, size_k, size_j)
+    lval = None if vals[0] is None else np.asarray(vals[0]).transpose(lperm).reshape(size_b, size_i, size_k)
+    rval = None if vals[1] is None else np.asarray(vals[1]).transpose(rperm).reshape(size_b, size_k, size_j)
+    out_size = size_b * size_i * size_j
     out = None
     if sets[0] is not None:
         if rval is not None:  # out[b,i,j] <- lhs[b,i,k] where rhs[b,k,j] != 0
             b, k, j = np.nonzero(rval)
-            i = np.arange(I)[:, None]
-            dst = (b * I * J + i * J + j).ravel()
+            i = np.arange(size_i)[:, None]
+            dst = (b * size_i * size_j + i * size_j + j).ravel()
             src = lids[b, i, k].ravel()
             out = ix.union(out, ix.group_union(sets[0], src, dst, out_size))
         else:
-            rows = np.repeat(np.arange(B * I), K)
-            red = ix.group_union(sets[0], lids.ravel(), rows, B * I)
-            out = ix.union(out, ix.take(red, np.repeat(np.arange(B * I), J)))
+            rows = np.repeat(np.arange(size_b * size_i), size_k)
+            red = ix.group_union(sets[0], lids.ravel(), rows, size_b * size_i)
+            out = ix.union(out, ix.take(red, np.repeat(np.arange(size_b * size_i), size_j)))
     if sets[1] is not None:
         if lval is not None:  # out[b,i,j] <- rhs[b,k,j] where lhs[b,i,k] != 0
             b, i, k = np.nonzero(lval)
-            j = np.arange(J)[:, None]
-            dst = (b * I * J + i * J + j).ravel()
+            j = np.arange(size_j)[:, None]
+            dst = (b * size_i * size_j + i * size_j + j).ravel()
             src = rids[b, k, j].ravel()
             out = ix.union(out, ix.group_union(sets[1], src, dst, out_size))
         else:
             r = rids.transpose(0, 2, 1)  # (B, J, K)
-            rows = np.repeat(np.arange(B * J), K)
-            red = ix.group_union(sets[1], r.ravel(), rows, B * J)
-            bj = (np.arange(B)[:, None, None] * J + np.arange(J)[None, None, :])
-            out = ix.union(out, ix.take(red, np.broadcast_to(bj, (B, I, J)).ravel()))
+            rows = np.repeat(np.arange(size_b * size_j), size_k)
+            red = ix.group_union(sets[1], r.ravel(), rows, size_b * size_j)
+            bj = (np.arange(size_b)[:, None, None] * size_j + np.arange(size_j)[None, None, :])
+            out = ix.union(out, ix.take(red, np.broadcast_to(bj, (size_b, size_i, size_j)).ravel()))
     return [out]

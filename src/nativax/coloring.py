@@ -12,7 +12,6 @@ import numpy as np
 import scipy.sparse as sp
 from jaxtyping import Int
 
-
 Order = Literal["dsatur", "natural", "largest_first"]
 
 

@@ -45,7 +45,6 @@ from .coloring import color_columns, is_valid_coloring, lower_bound
 from .operators import SparseOperator
 from .pattern import SparsityPattern
 
-
 __all__ = [
     "SparsityFallbackWarning",
     "color_columns",
@@ -285,7 +284,7 @@ def to_sparse_operator(
             f"to_sparse_operator: `pattern` has shape {pattern.shape}, the operator is {(m, n)}"
         )
     values = _compressed_values(operator, pattern, _colors(pattern))
-    tags = getattr(operator, "tags", frozenset())
+    tags: frozenset[object] = getattr(operator, "tags", frozenset())
     return SparseOperator(values, pattern, tags)
 
 
