@@ -101,3 +101,66 @@ def test_threads_solve_concurrently():
 def test_set_cache_size_validates():
     with pytest.raises(ValueError, match="entries"):
         nativax.set_cache_size(-1)
+
+
+def test_capacity_one_same_size_patterns_under_jit_grad_held_and_threads():
+    """Eviction under pressure with patterns a size-based key would confuse: A and A^T share n and nnz. With a
+    single cache slot every solve evicts the other pattern; values, gradients (forward + adjoint solve), held
+    factorizations and concurrent solves must all stay right."""
+    import jax.numpy as jnp
+    import lineax as lx
+
+    a = random_sparse(24, seed=31)
+    mats = [a, a.T.tocoo()]
+    assert mats[0].nnz == mats[1].nnz and not np.array_equal(mats[0].toarray() != 0, mats[1].toarray() != 0)
+    ops = [nativax.SparseOperator.from_scipy(m) for m in mats]
+    b = jnp.asarray(np.linspace(-1.0, 1.0, 24))
+    held = nativax.KLU.factor(ops[1])  # a handle is not a cache entry: eviction must not touch it
+    nativax.clear_caches()
+    nativax.set_cache_size(1)
+    nativax.caches.reset_cache_counters()
+
+    def loss(values, pattern):
+        x = lx.linear_solve(nativax.SparseOperator(values, pattern), b, solver=nativax.KLU()).value
+        return jnp.sum(x**2)
+
+    steps = [jax.jit(jax.value_and_grad(lambda v, p=op.pattern: loss(v, p))) for op in ops]
+    for i in range(8):
+        k = i % 2
+        scale = 1.0 + 0.1 * i
+        val, grad = steps[k](ops[k].values * scale)
+        dense = mats[k].toarray() * scale
+        x = np.linalg.solve(dense, np.asarray(b))
+        lam = np.linalg.solve(dense.T, 2 * x)
+        rows, cols = np.asarray(ops[k].pattern.rows), np.asarray(ops[k].pattern.cols)
+        np.testing.assert_allclose(float(val), np.sum(x**2), rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(grad), -lam[rows] * x[cols], rtol=1e-8, atol=1e-14)
+        xh = lx.linear_solve(ops[1], b, solver=held).value
+        np.testing.assert_allclose(np.asarray(xh), np.linalg.solve(mats[1].toarray(), np.asarray(b)), rtol=1e-10)
+    info = nativax.cache_info()["klu"]
+    assert info["numeric"]["entries"] <= 1 and info["symbolic"]["entries"] <= 1
+    assert info["symbolic"]["evictions"] >= 6  # every switch of pattern evicted the other analysis
+
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(12):
+                k = (t + i) % 2
+                scale = 1.0 + 0.05 * ((t + i) % 3)
+                x = np.asarray(klu.solve(mats[k].row, mats[k].col, mats[k].data * scale, np.asarray(b)))
+                ref = np.linalg.solve(mats[k].toarray() * scale, np.asarray(b))
+                if not np.allclose(x, ref, rtol=1e-9, atol=1e-14):
+                    errors.append((t, i, float(np.abs(x - ref).max())))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert nativax.cache_info()["klu"]["numeric"]["entries"] <= 1
+    held.numeric.close()
+    held.symbolic.close()
