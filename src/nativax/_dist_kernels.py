@@ -83,7 +83,9 @@ class Layout:
         return (c % self.ndev) * self.ntl + c // self.ndev
 
     def phases(self) -> list[tuple[int, int]]:
-        nph = max(1, min(self.nphase, self.nt))
+        # at most one phase per 4 tiles: each phase is a separate copy of the loop body (compile
+        # time), and the masked-work saving of a phase boundary is small for short phases
+        nph = max(1, min(self.nphase, -(-self.nt // 4)))
         bounds = np.linspace(0, self.nt, nph + 1).round().astype(int)
         return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 

@@ -127,6 +127,10 @@ DistributedCholesky.__init__.__doc__ = """**Arguments:**
 - `tile`: tile width of the block-cyclic distribution (default 256).
 - `pad`: allow identity padding of shards (default True).
 - `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified).
-- `raise_on_failure`: raise `NotPositiveDefiniteError` when the matrix is not positive
-  definite (default True); False returns NaN and ``lineax.RESULTS.singular``.
+- `raise_on_failure`: raise `NotPositiveDefiniteError` (from a host callback on every device
+  at once) when the matrix is not positive definite (default True). ``False`` instead returns
+  NaN and ``lineax.RESULTS.singular``: use it **only together with**
+  ``lineax.linear_solve(..., throw=False)``. With ``throw=True`` on a multi-device mesh,
+  equinox's error branch runs its host callback on one device while the others wait for its
+  result in a collective, which XLA aborts after a 40 s rendezvous timeout.
 """

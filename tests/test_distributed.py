@@ -1,0 +1,59 @@
+"""`nativax.distributed` on 4 emulated CPU devices.
+
+The test process already runs a one-device JAX backend, so the checks (tests/distributed_worker.py)
+run once in a fresh interpreter with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``; each
+check is reported as its own test here.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "distributed_worker.py"
+ROOT = HERE.parent
+CHECK_NAMES = [
+    "identity_and_diagonal_exact",
+    "random_spd_float64_potri_potrs_potrf",
+    "odd_n_needs_padding",
+    "every_dtype",
+    "not_positive_definite",
+    "validation_errors_name_the_argument",
+    "shardmap_ctx_and_symmetrize",
+    "lineax_solver",
+    "gradients_vs_jnp_linalg",
+    "gp_example_small",
+]
+
+
+def _four_device_env():
+    env = dict(os.environ)
+    flags = re.sub(r"--xla_force_host_platform_device_count=\S*", "", env.get("XLA_FLAGS", ""))
+    env["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=4").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+@pytest.fixture(scope="module")
+def results():
+    proc = subprocess.run(
+        [sys.executable, str(WORKER)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=_four_device_env(),
+    )
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("NATIVAX_DIST_RESULTS ")]
+    assert lines, f"worker crashed (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return json.loads(lines[-1].split(" ", 1)[1])
+
+
+@pytest.mark.parametrize("name", CHECK_NAMES)
+def test_distributed(results, name):
+    assert results.get(name) == "ok", results.get(name, "check did not run")
+
+
+def test_every_check_is_listed(results):
+    assert sorted(results) == sorted(CHECK_NAMES)
