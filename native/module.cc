@@ -23,6 +23,7 @@ XLA_FFI_Error* KluSolve(XLA_FFI_CallFrame*);
 XLA_FFI_Error* KluSolveSymbolic(XLA_FFI_CallFrame*);
 XLA_FFI_Error* KluSolveNumeric(XLA_FFI_CallFrame*);
 XLA_FFI_Error* KluDot(XLA_FFI_CallFrame*);
+XLA_FFI_Error* AmgCsrMatvec(XLA_FFI_CallFrame*);
 }
 
 namespace {
@@ -62,6 +63,7 @@ NB_MODULE(_nativax, m) {
     d["nativax_klu_solve_symbolic"] = capsule(KluSolveSymbolic);
     d["nativax_klu_solve_numeric"] = capsule(KluSolveNumeric);
     d["nativax_klu_dot"] = capsule(KluDot);
+    d["nativax_amg_csr_matvec"] = capsule(AmgCsrMatvec);
     return d;
   });
 
