@@ -112,6 +112,10 @@ def random_spd_float64_potri_potrs_potrf():
     l = np.asarray(D.potrf(aj, 8, mesh, P("x", None)))
     assert np.array_equal(np.triu(l, 1), np.zeros_like(l)), "upper triangle of L is not zero"
     assert rel(l, np.linalg.cholesky(a)) < 1e-12
+    ad = shard(a, mesh)
+    inv_d = D.potri(ad, 8, mesh, P("x", None), donate=True)
+    assert np.array_equal(np.asarray(inv_d), np.asarray(inv))
+    assert ad.is_deleted(), "donate=True did not donate the input"
 
 
 @check

@@ -155,11 +155,14 @@ def _potri_core_jvp(cfg: _Cfg, primals, tangents):
     return (inv, info), (dinv, _float0_zero())
 
 
-@ft.partial(jax.jit, static_argnums=1)
-def _potri_jit(a, cfg: _Cfg):
+def _potri_impl(a, cfg: _Cfg):
     a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
     inv, info = _potri_core(a, cfg)
     return _global_unpad(inv, cfg), info
+
+
+_potri_jit = jax.jit(_potri_impl, static_argnums=1)
+_potri_jit_donated = jax.jit(_potri_impl, static_argnums=1, donate_argnums=0)
 
 
 def potri(
@@ -171,6 +174,7 @@ def potri(
     pad: bool = True,
     *,
     engine: str = "auto",
+    donate: bool = False,
 ):
     """Inverse of a Hermitian positive definite matrix, row-sharded over a mesh axis.
 
@@ -188,6 +192,10 @@ def potri(
       and the inverse is NaN).
     - `pad`: allow padding (see the module docs); ``False`` raises instead of copying.
     - `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified, see module docs).
+    - `donate`: donate ``a``'s buffers to the result (``a`` is deleted). Then a device holds
+      its shard plus ``O(N * tile)`` elements of panels; without it, two shards (input and
+      result). Only when ``N`` is a multiple of the number of devices (else a padded copy is
+      made anyway).
 
     **Returns:** the full Hermitian inverse, row-sharded like the input (and the status).
 
@@ -195,7 +203,7 @@ def potri(
     distributed ring matrix products (no gather of a whole matrix).
     """
     cfg = _resolve(a, tile, mesh, in_specs, pad, engine, "potri")
-    inv, info = _potri_jit(a, cfg)
+    inv, info = (_potri_jit_donated if donate else _potri_jit)(a, cfg)
     return (inv, info) if return_status else inv
 
 
@@ -232,11 +240,14 @@ def _potrf_core_jvp(cfg, primals, tangents):
     )
 
 
-@ft.partial(jax.jit, static_argnums=1)
-def _potrf_jit(a, cfg: _Cfg):
+def _potrf_impl(a, cfg: _Cfg):
     a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
     l, info = _potrf_core(a, cfg)
     return _global_unpad(l, cfg), info
+
+
+_potrf_jit = jax.jit(_potrf_impl, static_argnums=1)
+_potrf_jit_donated = jax.jit(_potrf_impl, static_argnums=1, donate_argnums=0)
 
 
 def potrf(
@@ -248,16 +259,18 @@ def potrf(
     pad: bool = True,
     *,
     engine: str = "auto",
+    donate: bool = False,
 ):
     """Lower Cholesky factor ``L`` (``A = L L^H``) of a row-sharded Hermitian PD matrix.
 
-    Same arguments as `potri`. The factor is returned row-sharded like ``a`` with exact zeros
+    Same arguments as `potri` (``donate`` saves the input shard; the row-tile exchanges still
+    use about three shard-sized work buffers per device). The factor is returned row-sharded like ``a`` with exact zeros
     above the diagonal. Row tiles are exchanged into a block-cyclic distribution for the
     factorization and back (two rounds of `ppermute` exchanges of one shard each; skipped when
     ``N/ndev <= tile``). Not differentiable.
     """
     cfg = _resolve(a, tile, mesh, in_specs, pad, engine, "potrf")
-    l, info = _potrf_jit(a, cfg)
+    l, info = (_potrf_jit_donated if donate else _potrf_jit)(a, cfg)
     return (l, info) if return_status else l
 
 
