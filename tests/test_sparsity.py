@@ -334,3 +334,31 @@ def test_no_warning_for_known_primitives():
         warnings.simplefilter("error")
         for fn in EXACT.values():
             detected(fn, N)
+
+
+def test_cache_ignores_float_argument_values():
+    # Floating-point array arguments of a JacobianLinearOperator are treated as unknown:
+    # one detection serves every parameter value (e.g. every Newton step / time step).
+    sparsity.clear_cache()
+    u = jax.random.normal(jax.random.PRNGKey(8), (N,))
+    first = sparsity.to_sparse_operator(lx.JacobianLinearOperator(nonlinear_pde, u, jnp.asarray(0.2)))
+    second = sparsity.to_sparse_operator(lx.JacobianLinearOperator(nonlinear_pde, 2 * u, jnp.asarray(5.0)))
+    assert second.pattern is first.pattern
+    assert sum(1 for key in sparsity._cache if key[0] == "pattern") == 1
+    assert sum(1 for key in sparsity._cache if key[0] == "colors") == 1
+    np.testing.assert_allclose(second.as_matrix(), jax.jacfwd(nonlinear_pde)(2 * u, 5.0), atol=1e-12)
+    # Integer arguments (indices) stay concrete and sharpen the pattern.
+    idx = np.array([3, 1, 4])
+    op = lx.JacobianLinearOperator(lambda x, a: x[a[0]] * a[1], u, (idx, jnp.asarray(2.0)))
+    p = sparsity.to_sparse_operator(op).pattern
+    assert p.nnz == 3 and sorted(zip(p.rows.tolist(), p.cols.tolist())) == [(0, 3), (1, 1), (2, 4)]
+
+
+def test_docs_page_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "sparsity.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+    assert len(blocks) >= 5
+    exec(compile("\n\n".join(blocks), "docs/sparsity.md", "exec"), {})

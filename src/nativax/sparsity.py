@@ -32,6 +32,7 @@ import hashlib
 import threading
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.extend.core as jex
 import jax.numpy as jnp
@@ -47,7 +48,9 @@ from .pattern import SparsityPattern
 
 __all__ = [
     "SparsityFallbackWarning",
+    "clear_cache",
     "color_columns",
+    "colors_for",
     "is_valid_coloring",
     "jacobian_sparsity",
     "lower_bound",
@@ -68,26 +71,34 @@ def _size(struct) -> int:
     return int(np.prod(struct.shape, dtype=np.int64))
 
 
-def _trace(fn, x: PyTree) -> tuple[jex.ClosedJaxpr, list, list]:
-    """The jaxpr of `fn` on flat inputs, with the in/out leaf structures."""
-    in_structs, treedef = _structs(x)
+def _trace(fn, x: PyTree, extra: PyTree = ()) -> tuple[jex.ClosedJaxpr, list, list, int]:
+    """The jaxpr of `fn(x, extra)` on flat inputs, with the in/out leaf structures and
+    the number of leaves of `x` (the columns; `extra` leaves are unknown values)."""
+    x_structs, x_def = _structs(x)
+    e_structs, e_def = _structs(extra)
+    nx = len(x_structs)
 
     def flat_fn(*leaves):
-        return jax.tree_util.tree_leaves(fn(jax.tree_util.tree_unflatten(treedef, leaves)))
+        xs = jax.tree_util.tree_unflatten(x_def, leaves[:nx])
+        es = jax.tree_util.tree_unflatten(e_def, leaves[nx:])
+        return jax.tree_util.tree_leaves(fn(xs, es))
 
-    closed, out_shapes = jax.make_jaxpr(flat_fn, return_shape=True)(*in_structs)
-    return closed, in_structs, list(out_shapes)
+    closed, out_shapes = jax.make_jaxpr(flat_fn, return_shape=True)(*x_structs, *e_structs)
+    return closed, x_structs + e_structs, list(out_shapes), nx
 
 
-def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context):
-    n = sum(_size(s) for s in in_structs)
+def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None):
+    nx = len(in_structs) if nx is None else nx
+    n = sum(_size(s) for s in in_structs[:nx])
     m = sum(_size(s) for s in out_structs)
-    in_sets, offset = [], 0
-    for s in in_structs:
+    in_sets: list[ix.Sets] = []
+    offset = 0
+    for s in in_structs[:nx]:
         k = _size(s)
         inexact = jnp.issubdtype(s.dtype, jnp.inexact)
         in_sets.append(ix.identity(k, n, offset) if inexact and k else None)
         offset += k
+    in_sets += [None] * (len(in_structs) - nx)
     const_vals = [None if isinstance(c, jax.core.Tracer) else np.asarray(c) for c in closed.consts]
     out_sets, _ = eval_jaxpr(
         closed.jaxpr, [None] * len(const_vals), const_vals,
@@ -122,8 +133,8 @@ def jacobian_sparsity(fn, x: PyTree, *, unroll_budget: int = 2000) -> SparsityPa
     flattened and concatenated in pytree-leaf order (like `jax.flatten_util`).
     Entry `(i, j)` is present when output `i` may depend on input `j`.
     """
-    closed, in_structs, out_structs = _trace(fn, x)
-    return _detect(closed, in_structs, out_structs, Context(unroll_budget=unroll_budget))
+    closed, in_structs, out_structs, nx = _trace(lambda x, _: fn(x), x)
+    return _detect(closed, in_structs, out_structs, Context(unroll_budget=unroll_budget), nx)
 
 
 # -------------------------------------------------------------------- caching
@@ -187,24 +198,45 @@ def _colors(pattern: SparsityPattern) -> np.ndarray:
     return _cached(("colors", pattern), lambda: color_columns(pattern))
 
 
+def _is_float_leaf(leaf) -> bool:
+    return eqx.is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.inexact)
+
+
+def _jacobian_operator_trace(operator: lx.JacobianLinearOperator):
+    """Traces `fn(x, args)` with the floating-point array leaves of `args` as unknown
+    inputs, so the pattern (and its cache entry) holds for all their values; integer
+    and boolean arrays (indices, masks) and Python scalars stay concrete and sharpen
+    the pattern. Falls back to fully concrete `args` if the function needs them."""
+    floats, rest = eqx.partition(operator.args, _is_float_leaf)
+
+    def fn(x, floats):
+        return operator.fn(x, eqx.combine(floats, rest))
+
+    try:
+        return _trace(fn, operator.x, floats)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            ValueError, TypeError):
+        return _trace(lambda x, _: operator.fn(x, operator.args), operator.x)
+
+
 def _operator_pattern(operator: lx.AbstractLinearOperator) -> SparsityPattern:
     if isinstance(operator, lx.JacobianLinearOperator):
         # Analyse the function itself: its constants (e.g. gather indices) are still
         # visible here, whereas in a JVP's linearisation they may be residuals.
-        def fn(x):
-            return operator.fn(x, operator.args)
-
-        closed, in_structs, out_structs = _trace(fn, operator.x)
+        closed, in_structs, out_structs, nx = _jacobian_operator_trace(operator)
     else:
-        closed, in_structs, out_structs = _trace(operator.mv, operator.in_structure())
+        closed, in_structs, out_structs, nx = _trace(
+            lambda x, _: operator.mv(x), operator.in_structure()
+        )
     key = (
         "pattern",
         type(operator).__name__,
         _fingerprint(closed),
+        nx,
         tuple((s.shape, str(s.dtype)) for s in in_structs),
         tuple((s.shape, str(s.dtype)) for s in out_structs),
     )
-    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context()))
+    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx))
 
 
 # ------------------------------------------------------------- materialising

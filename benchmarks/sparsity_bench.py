@@ -1,0 +1,166 @@
+"""Sparse-Jacobian benchmark (`nativax.sparsity`): detection time, colors, materialisation, Kvaerno5.
+
+    python benchmarks/sparsity_bench.py            # full (n = 10^6 detection, Kvaerno5 up to n = 20,000)
+    python benchmarks/sparsity_bench.py --quick    # smaller sizes
+
+Prints markdown tables:
+
+1. pattern detection time for 2D stencils (jaxpr tracing + index-set propagation);
+2. colors found versus the max-nonzeros-per-row lower bound (5-point and 9-point stencils);
+3. sparse materialisation (one JVP per color, jitted) versus dense `jax.jacfwd`;
+4. diffrax `Kvaerno5` on the 2D Brusselator with `nativax.KLU()` versus the default dense solver.
+"""
+
+import argparse
+import runpy
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+
+import nativax  # noqa: F401  (registers the native targets)
+from nativax import sparsity
+from nativax.coloring import color_columns, is_valid_coloring, lower_bound
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def five_point(m: int):
+    def f(x):
+        u = x.reshape(m, m)
+        p = jnp.pad(u, 1)
+        return (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * u + u**3).ravel()
+
+    return f
+
+
+def nine_point(m: int):
+    def f(x):
+        u = x.reshape(m, m)
+        p = jnp.pad(u, 1)
+        s = sum(p[1 + di: m + 1 + di, 1 + dj: m + 1 + dj] for di in (-1, 0, 1) for dj in (-1, 0, 1))
+        return (s - 9 * u + jnp.sin(u)).ravel()
+
+    return f
+
+
+def roll_stencil(m: int):
+    def f(x):
+        u = x.reshape(m, m)
+        lap = jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4 * u
+        return (lap + jnp.exp(u)).ravel()
+
+    return f
+
+
+def best_of(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def detection_table(sizes, reps: int) -> list[str]:
+    lines = ["| function | n | nnz | detection (s) |", "|---|---|---|---|"]
+    for name, make in [("5-point (pad/slice)", five_point), ("9-point (pad/slice)", nine_point),
+                       ("5-point (roll, periodic)", roll_stencil)]:
+        for m in sizes:
+            fn, x = make(m), jax.ShapeDtypeStruct((m * m,), jnp.float64)
+            pattern = sparsity.jacobian_sparsity(fn, x)
+            t = best_of(lambda fn=fn, x=x: sparsity.jacobian_sparsity(fn, x).nnz, reps)
+            lines.append(f"| {name} | {m * m:,} | {pattern.nnz:,} | {t:.2f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def coloring_table(sizes) -> list[str]:
+    lines = ["| stencil | n | lower bound | dsatur | largest_first | natural | dsatur time (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, make in [("5-point", five_point), ("9-point", nine_point)]:
+        for m in sizes:
+            pattern = sparsity.jacobian_sparsity(make(m), jax.ShapeDtypeStruct((m * m,), jnp.float64))
+            counts = {}
+            for order in ("dsatur", "largest_first", "natural"):
+                start = time.perf_counter()
+                colors = color_columns(pattern, order=order)
+                if order == "dsatur":
+                    dsatur_time = time.perf_counter() - start
+                assert is_valid_coloring(pattern, colors)
+                counts[order] = int(colors.max()) + 1
+            lines.append(
+                f"| {name} | {m * m:,} | {lower_bound(pattern)} | {counts['dsatur']} | "
+                f"{counts['largest_first']} | {counts['natural']} | {dsatur_time:.2f} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
+def materialise_table(sizes, reps: int) -> list[str]:
+    lines = ["| function | n | colors | sparse (ms) | dense jacfwd (ms) | ratio |",
+             "|---|---|---|---|---|---|"]
+    for m in sizes:
+        fn = five_point(m)
+        x = jax.random.normal(jax.random.PRNGKey(0), (m * m,))
+
+        @jax.jit
+        def sparse_values(x, fn=fn):
+            op = lx.JacobianLinearOperator(lambda y, _: fn(y), x)
+            return sparsity.to_sparse_operator(op).values
+
+        dense = jax.jit(jax.jacfwd(fn))
+        jax.block_until_ready((sparse_values(x), dense(x)))
+        ts = best_of(lambda f=sparse_values, x=x: f(x), reps) * 1e3
+        td = best_of(lambda f=dense, x=x: f(x), reps) * 1e3
+        ncolors = int(sparsity.colors_for(sparsity.jacobian_sparsity(fn, x)).max()) + 1
+        lines.append(f"| 5-point + u^3 | {m * m:,} | {ncolors} | {ts:.2f} | {td:.2f} | {td / ts:.0f}x |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def kvaerno_table(grids_both, grids_klu) -> list[str]:
+    example = runpy.run_path(str(ROOT / "examples" / "brusselator_kvaerno.py"), run_name="bench")
+    timed = example["timed"]
+    t1, rtol = 1.0, 1e-5
+    lines = ["| n | KLU steps | KLU run (s) | KLU compile (s) | dense steps | dense run (s) | "
+             "dense compile (s) | speedup |", "|---|---|---|---|---|---|---|---|"]
+    for grid in list(grids_both) + list(grids_klu):
+        n = 2 * grid**2
+        y_k, steps_k, compile_k, run_k = timed(grid, nativax.KLU(), t1, rtol)
+        if grid in grids_both:
+            y_d, steps_d, compile_d, run_d = timed(grid, None, t1, rtol)
+            err = np.max(np.abs(y_k - y_d)) / np.max(np.abs(y_d))
+            assert err < 1e-8, err
+            dense = f"{steps_d} | {run_d:.2f} | {compile_d:.1f} | {run_d / run_k:.0f}x"
+        else:
+            dense = "- | - | - | -"
+        lines.append(f"| {n:,} | {steps_k} | {run_k:.2f} | {compile_k:.1f} | {dense} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main(quick: bool) -> str:
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}", flush=True)
+    sections = [
+        ("Pattern detection", detection_table([100, 300] if quick else [300, 1000], 1 if quick else 3)),
+        ("Coloring", coloring_table([30, 100] if quick else [100, 300])),
+        ("Materialisation (jitted, best of 5)", materialise_table([16, 32] if quick else [16, 32, 64], 5)),
+        ("Kvaerno5 on the 2D Brusselator, t in [0, 1], rtol = atol = 1e-5",
+         kvaerno_table([8, 12] if quick else [8, 12, 16, 20], [20] if quick else [50, 100])),
+    ]
+    text = "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections)
+    print("\n" + text)
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    main(parser.parse_args().quick)
