@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import sys
 import time
@@ -365,6 +366,15 @@ def gp_example_small():
     assert out["lml_err"] < 1e-8, out["lml_err"]
     assert out["grad_err"] < 1e-8, out["grad_err"]
     assert out["test_rmse"] < 0.2, out["test_rmse"]
+
+
+@check
+def docs_page_examples():
+    """The python blocks of docs/distributed.md run top to bottom (they assert their results)."""
+    text = (ROOT / "docs" / "distributed.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+    assert len(blocks) >= 4, len(blocks)
+    exec(compile("\n\n".join(blocks), "docs/distributed.md", "exec"), {"__name__": "docs"})
 
 
 def main(names):

@@ -28,6 +28,7 @@ CHECK_NAMES = [
     "lineax_solver",
     "gradients_vs_jnp_linalg",
     "gp_example_small",
+    "docs_page_examples",
 ]
 
 
