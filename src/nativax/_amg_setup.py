@@ -167,26 +167,40 @@ def _csr_indptr(pattern: SparsityPattern, perm: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+def proxy_values(pattern: SparsityPattern) -> np.ndarray:
+    """Values for a pattern-only setup (when the real values are traced): the graph Laplacian of the
+    symmetrised pattern with a slightly dominant diagonal, an M-matrix with the operator's structure."""
+    off = pattern.rows != pattern.cols
+    g = sp.coo_matrix((np.ones(int(off.sum())), (pattern.rows[off], pattern.cols[off])), shape=pattern.shape)
+    g = ((g + g.T) != 0).astype(np.float64).tocsr()
+    degree = np.asarray(g.sum(axis=1)).ravel()
+    vals = np.where(off, -1.0, 0.0)
+    diag_rows, diag_slots = pattern.diagonal_slots
+    vals[diag_slots] = degree[diag_rows] * (1 + 1e-3) + 1e-3
+    return vals
+
+
 def symbolic(pattern: SparsityPattern, values: np.ndarray | None, method: str, max_levels: int,
              max_coarse: int) -> Symbolic:
-    """The cached symbolic setup for (pattern, options); built from `values` on a miss."""
-    key = (pattern, method, max_levels, max_coarse)
+    """The cached symbolic setup for (pattern, options). Built from `values` on a miss; with `values=None`
+    (traced), a setup from real values is preferred, else one from `proxy_values(pattern)` is used/built."""
+    base = (pattern, method, max_levels, max_coarse)
+    keys = [(*base, "values")] if values is not None else [(*base, "values"), (*base, "pattern")]
     with _lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            _counters["hits"] += 1
-            return hit
+        for key in keys:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                _counters["hits"] += 1
+                return hit
     if values is None:
-        raise ValueError(
-            "nativax.AMG: the host setup needs concrete operator values, but they are traced (inside jit). "
-            "Call `solver = nativax.AMG(...).setup(operator)` eagerly first and pass `solver` into the jitted "
-            "function as an argument; new values with the same pattern are then set up inside jit."
-        )
+        if pattern.diagonal_slots[0].shape[0] != pattern.shape[0]:
+            raise ValueError("nativax.AMG: the operator's pattern lacks stored diagonal entries (Jacobi needs them)")
+        values = proxy_values(pattern)
     sym = build(pattern, values, method, max_levels, max_coarse)
     with _lock:
         _counters["setups"] += 1
-        _cache[key] = sym
+        _cache[keys[-1]] = sym
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return sym

@@ -46,10 +46,12 @@ def _concrete(x: Array) -> np.ndarray | None:
 class AMG(lx.AbstractLinearSolver[_AMGState]):
     """Algebraic multigrid for square sparse operators (SPD/elliptic best; nonsymmetric with GMRES/BiCGStab).
 
-    The first solve with a new sparsity pattern runs pyamg on the host (values must be concrete then), and that
-    symbolic setup is cached per (pattern, method, max_levels, max_coarse). For use inside `jit`, call
-    `solver = AMG(...).setup(operator)` eagerly and pass `solver` into the jitted function as an argument: its
-    hierarchy arrays are pytree leaves, and new values with the same pattern are set up inside `jit`.
+    Recommended: `solver = AMG(...).setup(operator)` eagerly (pyamg runs on the operator's real values, once
+    per sparsity pattern and options, cached), then pass `solver` into jitted functions as an argument: its
+    hierarchy arrays are pytree leaves, and new values with the same pattern are set up inside `jit`. Without
+    `setup`, a solve inside `jit` (including `lx.linear_solve`, which traces) uses a cached setup for the
+    pattern, or builds one from the pattern alone (aggregating as for its graph Laplacian; coarse operators
+    still come from the real values), and its arrays are then embedded in the compiled program as constants.
     """
 
     method: str = eqx.field(static=True, default="smoothed_aggregation")
