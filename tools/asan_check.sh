@@ -13,7 +13,11 @@
 #   PYTHON      interpreter whose site-packages hold the runtime and test deps (default: .venv/bin/python)
 #   ASAN_WORK   scratch directory (default: /tmp/nativax-asan)
 #   JOBS        parallel compile jobs (default: 2)
-# With no pytest args it runs tests/test_klu_*.py and tests/test_bad_input.py.
+# With no pytest args it runs tests/test_klu_*.py, tests/test_bad_input.py and tests/test_fuzz.py.
+# Tests that start a Python subprocess and check its exit status (e.g. tests/test_lineax.py's
+# test_import_changes_no_global_config) fail here for a harness reason: the child inherits LD_PRELOAD and
+# ASAN_OPTIONS, and LeakSanitizer turns its exit status into 99 over CPython/XLA's own leaks. Its report is
+# still classified below; deselect such tests with  -k 'not import_changes'.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +29,8 @@ cd "$ROOT"
 if [ "$#" -gt 0 ]; then
   TESTS=("$@")
 else
-  TESTS=(tests/test_klu_solve.py tests/test_klu_handles.py tests/test_klu_cache.py tests/test_bad_input.py)
+  TESTS=(tests/test_klu_solve.py tests/test_klu_handles.py tests/test_klu_cache.py tests/test_bad_input.py
+         tests/test_fuzz.py)
 fi
 
 LIBASAN=$(${CXX:-g++} -print-file-name=libasan.so)
