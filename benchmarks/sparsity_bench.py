@@ -12,9 +12,16 @@ Prints markdown tables:
 """
 
 import argparse
+import os
 import runpy
 import time
 from pathlib import Path
+
+# The dense baseline's LU runs in OpenBLAS, whose worker threads spin against other
+# processes on a shared 2-core machine (a 288 x 288 solve measured 1 ms single-threaded,
+# 7-140 ms threaded under load). Single-threaded is the fair baseline here (KLU is
+# single-threaded too); set OPENBLAS_NUM_THREADS yourself to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import jax
 
@@ -69,14 +76,17 @@ def best_of(fn, reps: int) -> float:
 
 
 def detection_table(sizes, reps: int) -> list[str]:
-    lines = ["| function | n | nnz | detection (s) |", "|---|---|---|---|"]
+    lines = ["| function | n | nnz | detection, first call (s) | detection, best (s) |",
+             "|---|---|---|---|---|"]
     for name, make in [("5-point (pad/slice)", five_point), ("9-point (pad/slice)", nine_point),
                        ("5-point (roll, periodic)", roll_stencil)]:
         for m in sizes:
             fn, x = make(m), jax.ShapeDtypeStruct((m * m,), jnp.float64)
+            start = time.perf_counter()
             pattern = sparsity.jacobian_sparsity(fn, x)
+            first = time.perf_counter() - start
             t = best_of(lambda fn=fn, x=x: sparsity.jacobian_sparsity(fn, x).nnz, reps)
-            lines.append(f"| {name} | {m * m:,} | {pattern.nnz:,} | {t:.2f} |")
+            lines.append(f"| {name} | {m * m:,} | {pattern.nnz:,} | {first:.2f} | {t:.2f} |")
             print(lines[-1], flush=True)
     return lines
 
@@ -146,15 +156,23 @@ def kvaerno_table(grids_both, grids_klu) -> list[str]:
     return lines
 
 
-def main(quick: bool) -> str:
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}", flush=True)
-    sections = [
-        ("Pattern detection", detection_table([100, 300] if quick else [300, 1000], 1 if quick else 3)),
-        ("Coloring", coloring_table([30, 100] if quick else [100, 300])),
-        ("Materialisation (jitted, best of 5)", materialise_table([16, 32] if quick else [16, 32, 64], 5)),
-        ("Kvaerno5 on the 2D Brusselator, t in [0, 1], rtol = atol = 1e-5",
-         kvaerno_table([8, 12] if quick else [8, 12, 16, 20], [20] if quick else [50, 100])),
-    ]
+SECTIONS = ("detection", "coloring", "materialise", "kvaerno")
+
+
+def main(quick: bool, only: tuple[str, ...] = SECTIONS) -> str:
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}", flush=True)
+    runs = {
+        "detection": lambda: ("Pattern detection", detection_table(
+            [100, 300] if quick else [300, 1000], 1 if quick else 3)),
+        "coloring": lambda: ("Coloring", coloring_table([30, 100] if quick else [100, 300])),
+        "materialise": lambda: ("Materialisation (jitted, best of 5)", materialise_table(
+            [16, 32] if quick else [16, 32, 64], 5)),
+        "kvaerno": lambda: ("Kvaerno5 on the 2D Brusselator, t in [0, 1], rtol = atol = 1e-5",
+                            kvaerno_table([8, 12] if quick else [8, 12, 16, 20],
+                                          [20] if quick else [50, 100])),
+    }
+    sections = [runs[name]() for name in only]
     text = "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections)
     print("\n" + text)
     return text
@@ -163,4 +181,6 @@ def main(quick: bool) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    main(parser.parse_args().quick)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="sections to run")
+    args = parser.parse_args()
+    main(args.quick, tuple(args.only))

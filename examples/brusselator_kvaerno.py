@@ -17,6 +17,11 @@ import argparse
 import os
 import time
 
+# The dense baseline's LU runs in OpenBLAS, whose threads spin against other processes
+# on a small shared machine; single-threaded is the fair comparison with KLU (also
+# single-threaded). Set OPENBLAS_NUM_THREADS yourself to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
