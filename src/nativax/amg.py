@@ -54,6 +54,8 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
     still come from the real values), and its arrays are then embedded in the compiled program as constants.
     """
 
+    engine: str = eqx.field(static=True, default="jax")
+    """"jax" (any backend). "amgx" (NVIDIA AmgX) is reserved: this build has no AmgX binding."""
     method: str = eqx.field(static=True, default="smoothed_aggregation")
     """"smoothed_aggregation" or "ruge_stuben" (pyamg's setups)."""
     cycle: str = eqx.field(static=True, default="V")
@@ -81,6 +83,13 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
     """The pattern `structure` belongs to."""
 
     def __check_init__(self):
+        if self.engine == "amgx":
+            raise ValueError(
+                "nativax.AMG: `engine='amgx'` is not available: this nativax was built without an AmgX binding "
+                "(none exists yet; it was never built or run on a GPU). Use engine='jax', which runs on GPUs too."
+            )
+        if self.engine != "jax":
+            raise ValueError(f"nativax.AMG: unknown `engine` {self.engine!r}; expected 'jax'")
         for name, value, allowed in (
             ("method", self.method, setup_.METHODS),
             ("cycle", self.cycle, cyc.CYCLES),
