@@ -1,6 +1,7 @@
 """nativax.AMG (JAX engine): convergence, resetup under jit, vmap, autodiff, preconditioning, errors."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,23 @@ def test_resetup_under_jit_without_host_setup():
         x = solve(solver, new.values, jnp.asarray(b))
         np.testing.assert_allclose(x, spla.spsolve(a_new.tocsc(), b), rtol=1e-7, atol=1e-9)
     assert amg_mod.setup_info()["setups"] == before
+
+
+def _big_constants(hlo: str) -> list[str]:
+    shapes = re.findall(r"stablehlo.constant dense<[^>]*> : tensor<([0-9x]+)x", hlo)
+    return [c for c in shapes if np.prod([int(d) for d in c.split("x")]) > 100]
+
+
+def test_hierarchy_arrays_are_arguments_not_constants():
+    a = poisson2d(16)
+    op = SparseOperator.from_scipy(a, tags=SPD)
+    b = jnp.ones(a.shape[0])
+    solver = AMG(max_coarse=40).setup(op)
+    held = jax.jit(lambda s, o, v: lx.linear_solve(o, v, s).value).lower(solver, op, b).as_text()
+    assert _big_constants(held) == []
+    # the convenience path (no `setup`) embeds them: the check above can fail
+    unheld = jax.jit(lambda o, v: lx.linear_solve(o, v, AMG(max_coarse=40)).value).lower(op, b).as_text()
+    assert _big_constants(unheld)
 
 
 def test_vmap_over_rhs():
