@@ -111,7 +111,8 @@ EXACT = {
     "broadcast_outer": lambda x: (x[:4, None] * x[None, 4:8]).ravel(),
     "strided_slice_pad_interior": lambda x: jax.lax.pad(x[::3], 0.0, [(1, -1, 1)]),
     "remat": lambda x: jax.checkpoint(lambda y: jnp.sin(y) * y[::-1])(x),
-    "jit_inside": lambda x: jax.jit(lambda y: jnp.exp(y[1:]) - y[:-1])(x),
+    "jit_inside": lambda x: jax.jit(lambda y: jnp.exp(y[1:]) - y[:-1])(x),  # pjit
+    "matmul_traced_times_constant": lambda x: (x[:12].reshape(3, 4) @ np.tril(np.ones((4, 4)))).ravel(),
     "integer_ops_no_derivative": lambda x: x * (jnp.floor(x) + 0.5) + jnp.argmax(x),
     "cond_known_branch": lambda x: jax.lax.cond(True, lambda y: y[::-1], lambda y: y * 2, x),
     "expand_squeeze": lambda x: jnp.squeeze(jnp.expand_dims(x, 0) * 2, 0),
@@ -123,6 +124,8 @@ SUPERSET = {  # detection must not miss anything, but is allowed (expected) to a
     "gather_traced_index": lambda x: x[jnp.argmax(x)] * x,
     "dynamic_slice_traced": lambda x: jax.lax.dynamic_slice(x, (jnp.argmin(x),), (3,)),
     "sort": lambda x: jnp.sort(x.reshape(M, M), axis=1).ravel(),
+    "scatter_traced_index": lambda x: jnp.zeros(N).at[jnp.argmax(x[:4])].add(x[5] ** 2) + x,
+    "matmul_both_traced": lambda x: (x[:12].reshape(3, 4) @ jnp.tril(x[12:28].reshape(4, 4))).ravel(),
     # max's derivative picks the (value-dependent) argmax: all candidates are kept
     "reduce_max_cols": lambda x: jnp.max(x.reshape(M, M), axis=0),
     # zeros are tracked through constants only, not through traced products
