@@ -192,9 +192,10 @@ def potri(
       and the inverse is NaN).
     - `pad`: allow padding (see the module docs); ``False`` raises instead of copying.
     - `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified, see module docs).
-    - `donate`: donate ``a``'s buffers to the result (``a`` is deleted). Then a device holds
-      its shard plus ``O(N * tile)`` elements of panels; without it, two shards (input and
-      result). Only when ``N`` is a multiple of the number of devices (else a padded copy is
+    - `donate`: donate ``a``'s buffers to the result (``a`` is deleted). Measured peak per
+      device: two shards (the input/result buffer and one working copy that XLA makes for the
+      loop state) plus about ``N * tile`` elements of panels; without donation three shards.
+      Only effective when ``N`` is a multiple of the number of devices (else a padded copy is
       made anyway).
 
     **Returns:** the full Hermitian inverse, row-sharded like the input (and the status).
