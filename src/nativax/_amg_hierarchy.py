@@ -1,7 +1,8 @@
 """The numeric AMG hierarchy as a pytree, and its resetup inside `jit` from new level-0 values.
 
 `Structure` holds the fixed arrays of a `Symbolic` setup as pytree leaves (pass it into `jit` as an argument);
-`resetup` computes every level's values by Galerkin products over precomputed index maps, Jacobi diagonals,
+`resetup` computes every level's values by Galerkin products (two fixed sparse linear maps per level, applied
+with the CSR mat-vec), Jacobi diagonals,
 spectral-radius estimates for the smoothers, and the LU factors of the dense coarsest matrix."""
 
 import equinox as eqx
@@ -23,7 +24,7 @@ def _csr(c: CsrStructure, data=None) -> Csr:
 
 
 class LevelArrays(eqx.Module):
-    """Fixed arrays of one level (structure of A and A^T, transfer operators, Galerkin maps)."""
+    """Fixed arrays of one level (structure of A and A^T, transfer operators, Galerkin product maps)."""
 
     a: Csr  # data: placeholder zeros (values come from resetup)
     at: Csr
@@ -33,13 +34,8 @@ class LevelArrays(eqx.Module):
     r: Csr | None
     rt: Csr | None
     pt: Csr | None
-    ap_a: Int[Array, " k1"] | None
-    ap_p: Int[Array, " k1"] | None
-    ap_slot: Int[Array, " k1"] | None
-    c_r: Int[Array, " k2"] | None
-    c_ap: Int[Array, " k2"] | None
-    c_slot: Int[Array, " k2"] | None
-    n_ap: int = eqx.field(static=True)
+    g_ap: Csr | None  # values(AP) = g_ap @ values(A)
+    g_c: Csr | None  # values(Ac) = g_c @ values(AP)
 
 
 class Structure(eqx.Module):
@@ -52,13 +48,12 @@ class Structure(eqx.Module):
     def from_symbolic(cls, sym: Symbolic) -> "Structure":
         levels = []
         for lv in sym.levels:
-            opt = (lambda a: None if a is None else jnp.asarray(a))
             opt_csr = (lambda c: None if c is None else _csr(c))
             levels.append(
                 LevelArrays(
                     _csr(lv.a, np.zeros(0)), _csr(lv.at, np.zeros(0)), jnp.asarray(lv.t_perm), jnp.asarray(lv.diag),
                     opt_csr(lv.p), opt_csr(lv.r), opt_csr(lv.rt), opt_csr(lv.pt),
-                    opt(lv.ap_a), opt(lv.ap_p), opt(lv.ap_slot), opt(lv.c_r), opt(lv.c_ap), opt(lv.c_slot), lv.n_ap,
+                    opt_csr(lv.g_ap), opt_csr(lv.g_c),
                 )
             )
         return cls(tuple(levels), jnp.asarray(sym.csr_perm))
@@ -113,14 +108,12 @@ def resetup(structure: Structure, values: Inexact[Array, " nnz"]) -> Hierarchy:
         dinv = 1 / d
         rho = _spectral_radius(a, dinv)
         if k + 1 < len(structure.levels):
-            assert la.p is not None and la.r is not None and la.ap_a is not None and la.ap_p is not None
-            assert la.ap_slot is not None and la.c_r is not None and la.c_ap is not None and la.c_slot is not None
+            assert la.p is not None and la.r is not None and la.g_ap is not None and la.g_c is not None
             dtype = vals.dtype
             p, r = la.p.with_data(la.p.data.astype(dtype)), la.r.with_data(la.r.data.astype(dtype))
             levels.append(Level(a, dinv, rho, p, r))
-            ap = jax.ops.segment_sum(vals[la.ap_a] * p.data[la.ap_p], la.ap_slot, num_segments=la.n_ap)
-            nnz_next = structure.levels[k + 1].a.indices.shape[0]
-            vals = jax.ops.segment_sum(r.data[la.c_r] * ap[la.c_ap], la.c_slot, num_segments=nnz_next)
+            ap = matvec(la.g_ap.with_data(la.g_ap.data.astype(dtype)), vals)
+            vals = matvec(la.g_c.with_data(la.g_c.data.astype(dtype)), ap)
         else:
             levels.append(Level(a, dinv, rho, None, None))
             n = a.n_rows

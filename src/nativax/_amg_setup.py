@@ -67,13 +67,8 @@ class LevelStructure:
     r: CsrStructure | None = None
     rt: CsrStructure | None = None  # R^T: the prolongation of the transposed hierarchy
     pt: CsrStructure | None = None  # P^T: the restriction of the transposed hierarchy
-    ap_a: np.ndarray | None = None  # stage 1: AP[ap_slot] += A[ap_a] * P[ap_p]
-    ap_p: np.ndarray | None = None
-    ap_slot: np.ndarray | None = None
-    n_ap: int = 0
-    c_r: np.ndarray | None = None  # stage 2: Ac[c_slot] += R[c_r] * AP[c_ap]
-    c_ap: np.ndarray | None = None
-    c_slot: np.ndarray | None = None
+    g_ap: CsrStructure | None = None  # values(AP) = g_ap @ values(A)   (entries: P's values)
+    g_c: CsrStructure | None = None  # values(Ac) = g_c @ values(AP)    (entries: R's values)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +91,7 @@ def _expand(indptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _galerkin_maps(a: CsrStructure, p: CsrStructure, r: CsrStructure, n_coarse: int):
-    """Index maps for AP = A P and Ac = R AP, plus Ac's CSR structure."""
+    """Linear maps from A's values to AP = A P's and from those to Ac = R AP's, plus Ac's CSR structure."""
     # Stage 1: entry e = (i, j) of A times entries (j, J) of P.
     e, p_slot = _expand(p.indptr, a.indices.astype(np.int64))
     key = a.rows[e].astype(np.int64) * n_coarse + p.indices[p_slot]
@@ -113,11 +108,13 @@ def _galerkin_maps(a: CsrStructure, p: CsrStructure, r: CsrStructure, n_coarse: 
     c_rows, c_cols = c_keys // n_coarse, c_keys % n_coarse
     ac = sp.csr_matrix((np.ones(c_keys.shape[0]), (c_rows, c_cols)), shape=(n_coarse, n_coarse))
     ac.sort_indices()
-    maps = dict(
-        ap_a=_i32(e), ap_p=_i32(p_slot), ap_slot=_i32(ap_slot), n_ap=int(ap_keys.shape[0]),
-        c_r=_i32(rt.data.astype(np.int64)[k]), c_ap=_i32(s), c_slot=_i32(c_slot),
-    )
-    return maps, ac
+    # Both stages are linear in the values with fixed coefficients: store them as sparse matrices, so the
+    # resetup is two (native, parallel) sparse mat-vecs. Each (target, source) pair occurs once.
+    assert p.data is not None and r.data is not None
+    g_ap = sp.csr_matrix((p.data[p_slot], (ap_slot.reshape(-1), e)), shape=(ap_keys.shape[0], a.nnz))
+    r_vals = r.data[rt.data.astype(np.int64)[k]]
+    g_c = sp.csr_matrix((r_vals, (c_slot.reshape(-1), s)), shape=(c_keys.shape[0], ap_keys.shape[0]))
+    return dict(g_ap=CsrStructure.of(g_ap, True), g_c=CsrStructure.of(g_c, True)), ac
 
 
 def _level(a: sp.csr_matrix) -> dict:
