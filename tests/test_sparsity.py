@@ -365,3 +365,13 @@ def test_docs_page_runs():
     blocks = re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
     assert len(blocks) >= 5
     exec(compile("\n\n".join(blocks), "docs/sparsity.md", "exec"), {})
+
+
+def test_dense_fill_raises_instead_of_exhausting_memory(monkeypatch):
+    from nativax import _index_sets
+
+    fn = SUPERSET["gather_traced_index"]
+    assert detected(fn, N).sum() > N  # fine at the default limit
+    monkeypatch.setattr(_index_sets, "MAX_DENSE_ENTRIES", N - 1)
+    with pytest.raises(ValueError, match="pattern="):
+        detected(fn, N)

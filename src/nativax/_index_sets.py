@@ -25,6 +25,20 @@ import scipy.sparse as sp
 
 Sets: TypeAlias = sp.csr_array | None
 
+# A conservative rule that would make more entries than this dense-fills memory
+# instead of helping anyone: it raises, asking for a known pattern.
+MAX_DENSE_ENTRIES = 200_000_000
+
+
+def _check_size(entries: int) -> None:
+    if entries > MAX_DENSE_ENTRIES:
+        raise ValueError(
+            f"nativax.sparsity: an intermediate pattern would hold {entries} entries "
+            f"(more than {MAX_DENSE_ENTRIES}): it is (nearly) dense, usually because of "
+            "a conservative rule (traced indices, a while loop with a traced trip count, "
+            "or a primitive without a rule). Pass `pattern=` to skip detection."
+        )
+
 
 def _csr(data_len: int, indices, indptr, shape) -> sp.csr_array:
     out = sp.csr_array(
@@ -69,6 +83,7 @@ def take(s: Sets, idx: np.ndarray) -> Sets:
     total = int(new_indptr[-1])
     if total == 0:
         return None
+    _check_size(total)
     starts = indptr[safe]
     pos = np.arange(total, dtype=np.int64) - np.repeat(new_indptr[:-1] - starts, lens)
     return _csr(total, s.indices[pos], new_indptr, (idx.size, s.shape[1]))
@@ -170,6 +185,7 @@ def broadcast_columns(cols: np.ndarray, rows: int, ncols: int) -> Sets:
     """Every row depends on every column in `cols`."""
     if cols.size == 0 or rows == 0:
         return None
+    _check_size(rows * cols.size)
     indices = np.tile(cols.astype(np.int64), rows)
     indptr = np.arange(rows + 1, dtype=np.int64) * cols.size
     return _csr(indices.size, indices, indptr, (rows, ncols))
