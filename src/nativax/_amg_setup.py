@@ -1,8 +1,9 @@
 """Host ("symbolic") AMG setup with pyamg, done once per (sparsity pattern, options) and cached.
 
-pyamg builds the transfer operators P/R from the first values it sees; we keep them fixed and precompute the
-index maps of the Galerkin products A_c = R (A P), so new values with the same structure are set up inside
-`jit` by gathers and segment sums (`_amg_hierarchy.resetup`). Level structures are our own structural products
+pyamg builds the transfer operators P/R from the first values it sees; we keep them fixed, so the Galerkin
+products A_c = R (A P) are linear in A's values with fixed coefficients. We store those two linear maps per
+level as sparse matrices, and new values with the same structure are set up inside `jit` by two sparse
+mat-vecs per level (`_amg_hierarchy.resetup`). Level structures are our own structural products
 (explicit zeros kept), so the maps stay valid for every value set."""
 
 import threading
