@@ -159,11 +159,11 @@ def bench_one(n: int, tile: int, dtype, mesh, reps: int, with_ref: bool) -> dict
 
 def print_table(rows):
     print()
+    print("excess = (peak - k shards) / (N*tile): k = 3 for potri, 2 for donated potri and potrs")
     print("| N | tile | potri s (1-dev inv s) | potri rel err vs inv | ||AX-I||_F/sqrt(N) "
           "(1-dev) | peak/dev MiB: potri, donated (1-dev inv) | shard MiB | excess /(N*tile): "
           "potri, donated | potrs s (1-dev cho_solve s) | potrs rel err | potrs peak/dev MiB "
           "(excess N*tile) |")
-    print("(excess = (peak - k shards) / (N*tile): k = 3 for potri, 2 for donated potri and potrs)")
     print("|---" * 11 + "|")
     for r in rows:
         print(
