@@ -7,6 +7,9 @@ warm-up), the middle and the end; the end and middle must be within 5% of the st
 value and gradient are checked against scipy (x = A^{-1} b, dL/dA_ij = -lambda_i x_j, lambda = A^{-T} 2x),
 and the native handle count / cache entries must stay bounded.
 
+Phase 1b (handles): thousands of eager analyze/factor/refactor/solve cycles, the handles closed or just dropped
+(the GC finalizer frees those); RSS flat and no handle left alive afterwards.
+
 Phase 2 (threads): 8 Python threads solve concurrently (eager `klu.solve`, jitted lineax solves, and jitted
 gradients; three sparsity patterns so the shared native caches are hit, missed and evicted from several threads
 at once), once with the default cache capacity and once with capacity 1. Every result is checked against
@@ -122,6 +125,52 @@ def soak(steps: int, n: int, warmup: int, tol: float) -> bool:
     return flat and bounded
 
 
+# ---- phase 1b: RSS over many eager handle lifetimes ---------------------------------------------------------
+
+
+def handle_soak(cycles: int, n: int, warmup: int, tol: float) -> bool:
+    """analyze -> factor -> refactor -> solve -> close, `cycles` times; plus handles dropped
+    without close() (freed by the GC backstop). RSS and the live-handle count must stay flat."""
+    import gc
+
+    a = problems.banded_random(n, seed=5).tocoo()
+    b = np.random.default_rng(2).standard_normal(n)
+    base = live_native()[0]
+    marks = {warmup: "start", cycles // 2: "middle", cycles: "end"}
+    rss: dict[str, float] = {}
+    wrong = 0
+    print(f"phase 1b: {cycles} eager handle cycles (analyze, factor, refactor, solve, close / drop), n={n}")
+    t0 = time.perf_counter()
+    for k in range(1, cycles + 1):
+        v1 = a.data * (1.0 + 0.01 * (k % 7))
+        v2 = a.data * (1.0 + 0.02 * (k % 5))
+        sym = klu.analyze(a.row, a.col, n)
+        num = klu.factor(sym, v1)
+        num = klu.refactor(num, v2)
+        x = np.asarray(klu.solve_with_numeric(num, b, transpose=bool(k % 2)))
+        if k % 250 == 0:
+            m = sp.csc_matrix((v2, (a.row, a.col)), shape=(n, n))
+            ref = spla.spsolve(m.T.tocsc() if k % 2 else m, b)
+            wrong += not np.allclose(x, ref, rtol=1e-9, atol=1e-12)
+        if k % 3 == 0:  # dropped, not closed: the finalizer frees them
+            del num, sym
+        else:
+            num.close()
+            sym.close()
+        if k in marks:
+            gc.collect()
+            rss[marks[k]] = rss_mib()
+            print(f"  RSS {marks[k]:<7} {rss[marks[k]]:8.1f} MiB after {k:6d} cycles "
+                  f"({time.perf_counter() - t0:6.1f} s; live handles {live_native()[0] - base})")
+    gc.collect()
+    leaked = live_native()[0] - base
+    growth = max(abs(rss["middle"] / rss["start"] - 1), abs(rss["end"] / rss["start"] - 1))
+    ok = growth <= tol and leaked == 0 and wrong == 0
+    print(f"  RSS change after warm-up at most {100 * growth:.2f}% (limit {100 * tol:.0f}%); handles left {leaked}; "
+          f"wrong results {wrong} -> {'OK' if ok else 'FAILED'}")
+    return ok
+
+
 # ---- phase 2: concurrent threads ----------------------------------------------------------------------------
 
 
@@ -203,6 +252,8 @@ def main() -> int:
     warmup = max(100, steps // 20)
     print(f"jax {jax.__version__}, nativax at {Path(nativax.__file__).parent}, {os.cpu_count()} CPUs")
     ok_rss = soak(steps, args.n, warmup, args.tol)
+    cycles = 500 if args.quick else 3000
+    ok_rss &= handle_soak(cycles, 1000, max(50, cycles // 20), args.tol)
     per_thread = 20 if args.quick else 150
     ok_threads = all([threads(8, per_thread, None), threads(8, per_thread, 1)])
     print(f"soak: RSS {'flat' if ok_rss else 'NOT FLAT'}; concurrent results {'all correct' if ok_threads else 'WRONG'}")

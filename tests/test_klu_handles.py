@@ -142,3 +142,44 @@ def test_finalize_frees_everything(coo):
     assert nativax.cache_info()["klu"]["numeric"]["entries"] == 0
     with pytest.raises(nativax.FreedHandleError):
         klu.solve_with_numeric(num, np.ones(a.shape[0]))
+
+
+def test_new_handles_reuse_compiled_solves():
+    """The handle id is a runtime operand of the FFI call, not a compile-time attribute: refactor/solve loops
+    with a new handle each step compile nothing after the first step, so JAX's executable caches (and the
+    process RSS) do not grow with the number of handles ever used."""
+    from conftest import random_sparse
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        jax.jit(lambda x: x * 3.0 + 1.0)(np.arange(7.0))  # sanity: the event fires on a compile
+        assert compiles, "no backend-compile event seen; the JAX event name changed"
+        a = random_sparse(15, seed=41)
+        b = np.linspace(0.0, 1.0, 15)
+        sym = klu.analyze(a.row, a.col, 15)
+        num = klu.factor(sym, a.data)
+        for transpose in (False, True):  # warm up both solve directions
+            klu.solve_with_numeric(num, b, transpose=transpose)
+            klu.solve_with_symbolic(sym, a.data, b, transpose=transpose)
+        compiles.clear()
+        for k in range(4):
+            num = klu.refactor(num, a.data * (1.5 + k))
+            for transpose in (False, True):
+                x = klu.solve_with_numeric(num, b, transpose=transpose)
+                dense = a.toarray() * (1.5 + k)
+                np.testing.assert_allclose(x, np.linalg.solve(dense.T if transpose else dense, b), rtol=1e-10)
+            other = klu.analyze(a.row, a.col, 15)
+            np.testing.assert_allclose(klu.solve_with_symbolic(other, a.data, b),
+                                       np.linalg.solve(a.toarray(), b), rtol=1e-10)
+            other.close()
+        assert compiles == [], f"{len(compiles)} XLA compilations for new handles"
+        num.close()
+        sym.close()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

@@ -27,6 +27,22 @@ inline ffi::Error invalid(const std::string& msg) {
   return ffi::Error(ffi::ErrorCode::kInvalidArgument, "nativax: " + msg);
 }
 
+// A handle id travels as a runtime operand, two uint32 words (low, high), not as an attribute: then one
+// compiled executable serves every handle of the same shapes, instead of XLA compiling (and JAX caching) a new
+// executable for each handle, e.g. after every `refactor`. Shape (2,), or (1, ..., 1, 2) under vmap.
+inline bool handle_id(ffi::Buffer<ffi::U32>& h, int64_t* id, std::string* err) {
+  auto d = h.dimensions();
+  bool ok = d.size() >= 1 && d.back() == 2;
+  for (size_t i = 0; ok && i + 1 < d.size(); ++i) ok = d[i] == 1;
+  if (!ok) {
+    *err = "a handle id must be one (2,) uint32 operand; batching (vmap) over handles is not supported";
+    return false;
+  }
+  const uint32_t* w = h.typed_data();
+  *id = static_cast<int64_t>((static_cast<uint64_t>(w[1]) << 32) | static_cast<uint64_t>(w[0]));
+  return true;
+}
+
 // Checks that an index buffer is (1, ..., 1, nnz) and returns nnz.
 inline bool index_vector(ffi::Buffer<ffi::S32>& idx, const char* name, int64_t* nnz, std::string* err) {
   auto d = idx.dimensions();

@@ -8,9 +8,11 @@
 namespace nativax::klu {
 namespace {
 
-ffi::Error SolveNumericImpl(ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                            ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t handle, int64_t mode) {
+ffi::Error SolveNumericImpl(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
+                            ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t mode) {
   std::string err;
+  int64_t handle;
+  if (!handle_id(handle_words, &handle, &err)) return invalid(err);
   auto num = get_numeric(handle, &err);
   if (!num) return invalid(err);
   const int64_t n = num->symbolic->pattern->n;
@@ -43,10 +45,10 @@ ffi::Error SolveNumericImpl(ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(KluSolveNumeric, SolveNumericImpl,
                               ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Attr<int64_t>("handle")
                                   .Attr<int64_t>("mode"));
 
 }  // namespace nativax::klu

@@ -66,9 +66,12 @@ ffi::Error SolveImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi
   return solve_on_symbolic(s, values, b, x, status, mode);
 }
 
-ffi::Error SolveSymbolicImpl(ffi::AnyBuffer values, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                             ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t handle, int64_t mode) {
+ffi::Error SolveSymbolicImpl(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer values, ffi::AnyBuffer b,
+                             ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
+                             int64_t mode) {
   std::string err;
+  int64_t handle;
+  if (!handle_id(handle_words, &handle, &err)) return invalid(err);
   auto s = get_symbolic(handle, &err);
   if (!s) return invalid(err);
   return solve_on_symbolic(s, values, b, x, status, mode);
@@ -88,11 +91,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(KluSolve, SolveImpl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(KluSolveSymbolic, SolveSymbolicImpl,
                               ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Attr<int64_t>("handle")
                                   .Attr<int64_t>("mode"));
 
 }  // namespace nativax::klu

@@ -33,17 +33,27 @@ def solve(
     return x, status
 
 
+def handle_words(handle_id: int) -> np.ndarray:
+    """A handle id as the native side reads it: a runtime (2,) uint32 operand (low word, high word).
+
+    An operand rather than an FFI attribute, so the compiled solve does not depend on which handle it uses:
+    one executable serves every handle (a new handle after each `refactor` costs no XLA compile, and JAX's
+    executable caches do not grow with the number of handles ever used)."""
+    u = int(handle_id) & 0xFFFFFFFFFFFFFFFF
+    return np.array([u & 0xFFFFFFFF, u >> 32], dtype=np.uint32)
+
+
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
     call = jax.ffi.ffi_call("nativax_klu_solve_symbolic", _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status = call(values, b, handle=np.int64(handle_id), mode=np.int64(mode))
+    x, status = call(handle_words(handle_id), values, b, mode=np.int64(mode))
     return x, status
 
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
     """Solve with a held numeric factorization (no values involved)."""
     call = jax.ffi.ffi_call("nativax_klu_solve_numeric", _out(1, b), vmap_method="expand_dims")
-    x, status = call(b, handle=np.int64(handle_id), mode=np.int64(mode))
+    x, status = call(handle_words(handle_id), b, mode=np.int64(mode))
     return x, status
 
 
