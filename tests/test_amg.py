@@ -213,6 +213,8 @@ def test_bad_input():
     nodiag = SparseOperator.from_scipy(sp.diags([1.0, 1.0], [-1, 1], shape=(10, 10)).tocsr())
     with pytest.raises(ValueError, match="diagonal"):
         lx.linear_solve(nodiag, jnp.ones(10), AMG())
+    with pytest.raises(ValueError, match="diagonal"):
+        AMG().setup(nodiag)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32, jnp.complex128])

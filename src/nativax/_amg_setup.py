@@ -179,21 +179,22 @@ def proxy_values(pattern: SparsityPattern) -> np.ndarray:
 
 
 def symbolic(pattern: SparsityPattern, values: np.ndarray | None, method: str, max_levels: int,
-             max_coarse: int) -> Symbolic:
-    """The cached symbolic setup for (pattern, options). Built from `values` on a miss; with `values=None`
-    (traced), a setup from real values is preferred, else one from `proxy_values(pattern)` is used/built."""
+             max_coarse: int, refresh: bool = False) -> Symbolic:
+    """The cached symbolic setup for (pattern, options). Built from `values` on a miss (or always, with
+    `refresh`); with `values=None` (traced), a setup from real values is preferred, else one from
+    `proxy_values(pattern)` is used/built."""
     base = (pattern, method, max_levels, max_coarse)
     keys = [(*base, "values")] if values is not None else [(*base, "values"), (*base, "pattern")]
     with _lock:
-        for key in keys:
+        for key in keys if not refresh else []:
             hit = _cache.get(key)
             if hit is not None:
                 _cache.move_to_end(key)
                 _counters["hits"] += 1
                 return hit
+    if pattern.diagonal_slots[0].shape[0] != pattern.shape[0]:
+        raise ValueError("nativax.AMG: the operator's pattern lacks stored diagonal entries (the smoothers need them)")
     if values is None:
-        if pattern.diagonal_slots[0].shape[0] != pattern.shape[0]:
-            raise ValueError("nativax.AMG: the operator's pattern lacks stored diagonal entries (Jacobi needs them)")
         values = proxy_values(pattern)
     sym = build(pattern, values, method, max_levels, max_coarse)
     with _lock:

@@ -107,18 +107,20 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
                 raise ValueError(f"nativax.AMG: `{name}` must be a finite float >= 0, got {tol!r}")
 
     # ---- setup --------------------------------------------------------------------------------------
-    def _symbolic(self, op: SparseOperator) -> setup_.Symbolic:
+    def _symbolic(self, op: SparseOperator, refresh: bool = False) -> setup_.Symbolic:
         values = _concrete(op.values)
         if values is not None and not np.all(np.isfinite(values)):
             raise ValueError("nativax.AMG: the operator's `values` contain NaN or Inf")
-        return setup_.symbolic(op.pattern, values, self.method, self.max_levels, self.max_coarse)
+        return setup_.symbolic(op.pattern, values, self.method, self.max_levels, self.max_coarse, refresh)
 
     def setup(self, operator: lx.AbstractLinearOperator) -> "AMG":
-        """Return a solver holding the symbolic setup for `operator`'s pattern (eager; values concrete)."""
+        """Run pyamg on `operator` now (eager; values concrete) and return a solver holding the result.
+
+        The result also replaces the cached setup for this pattern and these options."""
         op = _square(as_sparse_operator(operator))
         if _concrete(op.values) is None:
             raise ValueError("nativax.AMG.setup: call it eagerly (outside jit); `operator` values are traced")
-        structure = hier.Structure.from_symbolic(self._symbolic(op))
+        structure = hier.Structure.from_symbolic(self._symbolic(op, refresh=True))
         return dataclasses.replace(self, structure=structure, pattern=op.pattern)
 
     def _structure(self, op: SparseOperator) -> hier.Structure:
