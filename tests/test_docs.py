@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Pages whose ```python blocks form one runnable program each (blocks run in order, sharing one namespace).
-RUNNABLE_PAGES = ["getting-started.md", "sparse-operator.md", "klu.md", "handles-and-caches.md"]
+RUNNABLE_PAGES = ["getting-started.md", "sparse-operator.md", "klu.md", "handles-and-caches.md", "amg.md"]
 
 
 def _mkdocs_command() -> list[str] | None:

@@ -4,6 +4,7 @@ from . import distributed as distributed
 from . import klu as klu
 from . import scaleout as scaleout
 from . import sparsity as sparsity
+from .amg import AMG as AMG
 from .caches import cache_info as cache_info
 from .caches import clear_caches as clear_caches
 from .caches import finalize as finalize
