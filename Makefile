@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system install demo test lint docs clean
+.PHONY: system install demo test lint docs wheel asan soak clean
 
 system:
 	$(SUDO) apt-get update -qq
@@ -31,6 +31,15 @@ test: install
 
 docs:
 	$(BIN)/mkdocs build --strict -d build/site
+
+wheel: install
+	PYTHON=$(BIN)/python tools/build_wheel.sh
+
+asan: install
+	PYTHON=$(BIN)/python tools/asan_check.sh
+
+soak: install
+	$(BIN)/python benchmarks/soak.py --quick
 
 clean:
 	rm -rf build $(VENV) site
