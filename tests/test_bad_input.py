@@ -335,3 +335,40 @@ def test_dot_and_operator_constructor_errors():
         nativax.SparseOperator.from_coo(R, C, V, (3, 3)).mv(jnp.ones(4))
     with pytest.raises(ValueError, match="vector"):
         lx.linear_solve(nativax.SparseOperator.from_coo(R, C, V, (3, 3)), jnp.ones(4), solver=nativax.KLU())
+
+
+# --------------------------------------------------------------- sparsity / distributed
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: nativax.sparsity.to_sparse_operator(np.eye(3)), TypeError, "operator"),
+        (lambda: nativax.sparsity.colors_for(np.eye(3)), TypeError, "pattern"),
+        (lambda: nativax.sparsity.jacobian_sparsity(lambda x: x, jnp.ones(3), unroll_budget=-1),
+         ValueError, "unroll_budget"),
+        (lambda: nativax.sparsity.jacobian_sparsity(lambda x: 2 * x, jnp.ones(3, jnp.int32)), TypeError, "`x`"),
+        (lambda: nativax.sparsity.jacobian_sparsity(3, jnp.ones(3)), TypeError, "fn"),
+    ],
+)
+def test_sparsity_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_sparsity_known_pattern_of_wrong_shape():
+    op = lx.FunctionLinearOperator(lambda v: 2 * v, jax.ShapeDtypeStruct((4,), jnp.float64))
+    wrong, _ = nativax.SparsityPattern.from_coo(np.arange(3), np.arange(3), (3, 3))
+    with pytest.raises(ValueError, match="pattern"):
+        nativax.sparsity.to_sparse_operator(op, wrong)
+
+
+def test_distributed_empty_and_nonfinite_rhs():
+    with pytest.raises(ValueError, match="empty"):
+        nativax.distributed.potri(jnp.zeros((0, 0)))
+    a = 2.0 * jnp.eye(8)
+    x, status = nativax.distributed.potrs(a, jnp.ones(8).at[3].set(jnp.nan), tile=4, return_status=True)
+    assert int(status) != 0 and bool(jnp.isnan(x).all())
+    x, status = nativax.distributed.potrs(a, jnp.ones(8), tile=4, return_status=True)
+    assert int(status) == 0
+    np.testing.assert_allclose(x, 0.5 * np.ones(8))

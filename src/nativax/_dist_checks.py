@@ -80,6 +80,8 @@ def _check_matrix(a, fname: str):
         raise TypeError(f"{fname}: `a` must be an array, got {type(a).__name__}.")
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"{fname}: `a` must be a square 2-D matrix, got shape {tuple(shape)}.")
+    if shape[0] == 0:
+        raise ValueError(f"{fname}: `a` is empty (shape {tuple(shape)}); expected N >= 1.")
     dtype = jnp.dtype(a.dtype)
     if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
         raise TypeError(

@@ -402,7 +402,8 @@ def potrs(
     - `return_logdet`: also return ``log det A`` (from the same factorization).
 
     **Returns:** ``x`` (replicated, shape of ``b``), then ``logdet`` if requested, then the
-    status if requested. NaN results and a nonzero status if ``A`` is not positive definite.
+    status if requested. NaN results and a nonzero status if ``A`` is not positive definite
+    (status ``-1`` when ``b`` itself holds NaN/Inf).
 
     Differentiable in ``a`` and ``b`` (forward and reverse); the tangent reuses the forward
     factorization. Differentiating ``logdet`` costs one distributed inverse.
@@ -422,6 +423,8 @@ def potrs(
     vec = len(bshape) == 1
     b2 = b[:, None] if vec else b
     x, ld, info = _potrs_jit(a, b2, cfg, bool(return_logdet))
+    # A NaN/Inf right-hand side gives a NaN solution: flag it too, so no status-0 NaN leaks out.
+    info = jnp.where(jnp.all(jnp.isfinite(b2)), info, jnp.asarray(-1, jnp.asarray(info).dtype))
     x = x[:, 0] if vec else x
     out: tuple = (x,)
     if return_logdet:

@@ -133,6 +133,16 @@ def jacobian_sparsity(fn, x: PyTree, *, unroll_budget: int = 2000) -> SparsityPa
     flattened and concatenated in pytree-leaf order (like `jax.flatten_util`).
     Entry `(i, j)` is present when output `i` may depend on input `j`.
     """
+    if not callable(fn):
+        raise TypeError(f"jacobian_sparsity: `fn` must be callable, got {type(fn).__name__}")
+    if isinstance(unroll_budget, bool) or not isinstance(unroll_budget, int) or unroll_budget < 0:
+        raise ValueError(f"jacobian_sparsity: `unroll_budget` must be an int >= 0, got {unroll_budget!r}")
+    leaves = jax.tree_util.tree_leaves(x)
+    if not leaves or not any(jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) for leaf in leaves):
+        raise TypeError(
+            "jacobian_sparsity: `x` must hold at least one floating or complex array (a Jacobian with "
+            f"respect to integer inputs is not defined), got dtypes {[str(jnp.result_type(v)) for v in leaves]}"
+        )
     closed, in_structs, out_structs, nx = _trace(lambda x, _: fn(x), x)
     return _detect(closed, in_structs, out_structs, Context(unroll_budget=unroll_budget), nx)
 
@@ -301,6 +311,12 @@ def to_sparse_operator(
     module docstring for the assumption that the pattern does not depend on traced
     values.
     """
+    if not isinstance(operator, lx.AbstractLinearOperator):
+        raise TypeError(
+            "to_sparse_operator: `operator` must be a lineax operator (e.g. lx.FunctionLinearOperator, "
+            f"lx.JacobianLinearOperator), got {type(operator).__name__}; for a dense array use "
+            "nativax.SparseOperator.from_dense"
+        )
     if isinstance(operator, SparseOperator):
         if pattern is not None and pattern != operator.pattern:
             raise ValueError("to_sparse_operator: `pattern` differs from the SparseOperator's own")
@@ -327,4 +343,6 @@ builds the sparse matrix from a pattern you already know, skipping detection."""
 
 def colors_for(pattern: SparsityPattern) -> Int[np.ndarray, " n"]:
     """The (cached) coloring `to_sparse_operator` uses for `pattern`."""
+    if not isinstance(pattern, SparsityPattern):
+        raise TypeError(f"colors_for: `pattern` must be a nativax.SparsityPattern, got {type(pattern).__name__}")
     return _colors(pattern)
