@@ -12,9 +12,7 @@ Setup = host setup (pyamg + index maps) and, for nativax, the jitted numeric res
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax
 
@@ -23,18 +21,12 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import lineax as lx  # noqa: E402
 import numpy as np  # noqa: E402
+import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 import scipy.sparse as sp  # noqa: E402
 
 import nativax  # noqa: E402
 from nativax import _amg_cycle, _amg_setup  # noqa: E402
 from nativax.amg import AMG  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-for cand in (ROOT.parent / "shared" / "bench", ROOT / "benchmarks"):
-    if (cand / "problems.py").exists():
-        sys.path.insert(0, str(cand))
-        break
-import problems  # noqa: E402
 
 RTOL = 1e-8
 

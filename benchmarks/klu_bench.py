@@ -9,7 +9,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +27,7 @@ import nativax
 from nativax import klu
 
 ROOT = Path(__file__).resolve().parents[1]
-for cand in (ROOT.parent / "shared" / "bench", ROOT / "benchmarks"):
-    if (cand / "problems.py").exists():
-        sys.path.insert(0, str(cand))
-        break
-import problems  # noqa: E402
+import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 
 
 def median_ms(fn, reps: int, setup=None) -> float:

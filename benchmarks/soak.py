@@ -35,18 +35,12 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
+import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import nativax
 from nativax import klu
-
-ROOT = Path(__file__).resolve().parents[1]
-for cand in (ROOT.parent / "shared" / "bench", ROOT / "benchmarks"):
-    if (cand / "problems.py").exists():
-        sys.path.insert(0, str(cand))
-        break
-import problems  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
