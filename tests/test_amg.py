@@ -236,3 +236,79 @@ def test_example_runs():
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "converged" in proc.stdout
+
+
+# ---- AmgX engine: only what runs without a GPU and without AmgX -----------------------------------------
+
+
+def test_amgx_unavailable_raises_clear_error():
+    from nativax import _amgx
+
+    if _amgx.unavailable_reason() is None:
+        pytest.skip("the AmgX engine is available here")
+    with pytest.raises(ValueError, match=r"`engine='amgx'` is not available.*AMGX_DIR=.*pip install"):
+        AMG(engine="amgx")
+    with pytest.raises(ValueError, match="`engine='amgx'` is not available"):
+        AMG(engine="amgx", amgx_config={"solver": {"solver": "PCG"}})
+
+
+def test_amgx_config_validation():
+    from nativax import _amgx
+
+    cfg = {"solver": {"solver": "PCG", "max_iters": 50, "tolerance": 1e-8}}
+    canon = _amgx.canonical_config(cfg)
+    assert canon == _amgx.canonical_config(
+        '{"config_version": 2, "solver": {"tolerance": 1e-8, "max_iters": 50, "solver": "PCG"}}')
+    assert _amgx.canonical_config(None) is None
+    for bad, msg in (("{bad", "not valid JSON"), ("[1, 2]", "dict or a JSON object"), (3, "dict or a JSON object"),
+                     ({"config_version": 1, "solver": {}}, "config_version"), ({"max_iters": 3}, "'solver' entry"),
+                     ({"solver": {"tolerance": float("nan")}}, "JSON-serialisable")):
+        with pytest.raises(ValueError, match=msg):
+            _amgx.canonical_config(bad)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        AMG(engine="amgx", amgx_config="{bad")
+    with pytest.raises(ValueError, match="applies to engine='amgx' only"):
+        AMG(amgx_config=cfg)
+
+
+def test_amgx_default_config_mirrors_fields():
+    import json
+
+    from nativax import _amgx
+
+    kw = dict(method="ruge_stuben", cycle="W", smoother="jacobi", sweeps=2, rtol=1e-6, atol=0.0, max_steps=77,
+              max_levels=5, max_coarse=100)
+    cfg = json.loads(_amgx.default_config(krylov="gmres", **kw))
+    assert cfg["config_version"] == 2
+    s = cfg["solver"]
+    assert (s["solver"], s["max_iters"], s["tolerance"], s["convergence"]) == ("FGMRES", 77, 1e-6, "RELATIVE_INI_CORE")
+    p = s["preconditioner"]
+    assert (p["solver"], p["algorithm"], p["cycle"], p["presweeps"], p["max_levels"]) == ("AMG", "CLASSICAL", "W", 2, 5)
+    stationary = json.loads(_amgx.default_config(krylov=None, **{**kw, "rtol": 0.0, "atol": 1e-9}))["solver"]
+    assert (stationary["solver"], stationary["convergence"], stationary["tolerance"]) == ("AMG", "ABSOLUTE", 1e-9)
+
+
+def test_amgx_python_wiring_traces(monkeypatch):
+    """Trace (never run) the AmgX solve: CSR operands of A / A^T and the transposed flag of the adjoint."""
+    from nativax import _amgx
+
+    monkeypatch.setattr(_amgx, "unavailable_reason", lambda: None)
+    a = convection_diffusion(4)
+    op = SparseOperator.from_scipy(a)
+    solver = AMG(engine="amgx")
+    state = solver.init(op, {})
+    st, _ = solver.transpose(state, {})
+    b = jnp.ones(a.shape[0])
+    for s, flag in ((state, 0), (st, 1)):
+        jaxpr = jax.make_jaxpr(lambda s, v: solver.compute(s, v, {}))(s, b).jaxpr
+        (eqn,) = [e for e in jaxpr.eqns if e.params.get("target_name") == "nativax_amgx_solve"]
+        attrs = dict(eqn.params["attributes"])
+        assert int(attrs["transposed"]) == flag
+        assert '"solver":"FGMRES"' in attrs["config"]  # auto: nonsymmetric -> GMRES
+    for transposed, ref in ((False, a), (True, a.T)):
+        row_ptr, col_ind, perm = _amgx._csr(op.pattern, transposed)
+        vals = np.asarray(op.values) if perm is None else np.asarray(op.values)[perm]
+        got = sp.csr_matrix((vals, col_ind, row_ptr), shape=a.shape)
+        assert abs(got - ref).max() == 0
+    vm = str(jax.make_jaxpr(jax.vmap(lambda v: solver.compute(state, v, {})[0]))(jnp.ones((3, a.shape[0]))))
+    assert "nativax_amgx_solve" in vm

@@ -19,6 +19,7 @@ from . import _amg_cycle as cyc
 from . import _amg_hierarchy as hier
 from . import _amg_krylov as kry
 from . import _amg_setup as setup_
+from . import _amgx
 from ._amg_spmv import matvec
 from .operators import SparseOperator
 from .pattern import SparsityPattern
@@ -43,7 +44,7 @@ def _concrete(x: Array) -> np.ndarray | None:
         return None
 
 
-class AMG(lx.AbstractLinearSolver[_AMGState]):
+class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
     """Algebraic multigrid for square sparse operators (SPD/elliptic best; nonsymmetric with GMRES/BiCGStab).
 
     Recommended: `solver = AMG(...).setup(operator)` eagerly (pyamg runs on the operator's real values, once
@@ -55,7 +56,8 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
     """
 
     engine: str = eqx.field(static=True, default="jax")
-    """"jax" (any backend). "amgx" (NVIDIA AmgX) is reserved: this build has no AmgX binding."""
+    """"jax" (any backend) or "amgx" (NVIDIA AmgX on a CUDA GPU; only in builds made with `AMGX_DIR`, see the
+    docs; unverified: never run on a GPU by this project)."""
     method: str = eqx.field(static=True, default="smoothed_aggregation")
     """"smoothed_aggregation" or "ruge_stuben" (pyamg's setups)."""
     cycle: str = eqx.field(static=True, default="V")
@@ -81,15 +83,15 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
     """Held symbolic setup (from `setup`), as pytree leaves; None = look it up in the host cache."""
     pattern: SparsityPattern | None = eqx.field(static=True, default=None)
     """The pattern `structure` belongs to."""
+    amgx_config: str | None = eqx.field(static=True, default=None, converter=_amgx.canonical_config)
+    """engine="amgx" only: an AmgX configuration (dict or JSON string, config_version 2) passed through as is;
+    None = one derived from the fields above. Stored as canonical JSON."""
 
     def __check_init__(self):
-        if self.engine == "amgx":
-            raise ValueError(
-                "nativax.AMG: `engine='amgx'` is not available: this nativax was built without an AmgX binding "
-                "(none exists yet; it was never built or run on a GPU). Use engine='jax', which runs on GPUs too."
-            )
-        if self.engine != "jax":
-            raise ValueError(f"nativax.AMG: unknown `engine` {self.engine!r}; expected 'jax'")
+        if self.engine not in ("jax", "amgx"):
+            raise ValueError(f"nativax.AMG: unknown `engine` {self.engine!r}; expected 'jax' or 'amgx'")
+        if self.engine != "amgx" and self.amgx_config is not None:
+            raise ValueError("nativax.AMG: `amgx_config` applies to engine='amgx' only")
         for name, value, allowed in (
             ("method", self.method, setup_.METHODS),
             ("cycle", self.cycle, cyc.CYCLES),
@@ -105,6 +107,13 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
         for name, tol in (("rtol", self.rtol), ("atol", self.atol)):
             if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
                 raise ValueError(f"nativax.AMG: `{name}` must be a finite float >= 0, got {tol!r}")
+        if self.engine == "amgx":
+            why = _amgx.unavailable_reason()
+            if why is not None:
+                raise ValueError(
+                    f"nativax.AMG: `engine='amgx'` is not available: {why}. {_amgx.BUILD_HINT}. "
+                    "Use engine='jax', which runs on GPUs too."
+                )
 
     # ---- setup --------------------------------------------------------------------------------------
     def _symbolic(self, op: SparseOperator, refresh: bool = False) -> setup_.Symbolic:
@@ -120,6 +129,8 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
         op = _square(as_sparse_operator(operator))
         if _concrete(op.values) is None:
             raise ValueError("nativax.AMG.setup: call it eagerly (outside jit); `operator` values are traced")
+        if self.engine == "amgx":
+            return self  # AmgX sets itself up inside the solve (native resource cache)
         structure = hier.Structure.from_symbolic(self._symbolic(op, refresh=True))
         return dataclasses.replace(self, structure=structure, pattern=op.pattern)
 
@@ -140,9 +151,28 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
         return _AMGState(h, structure, op.values, bool(symmetric), False, False)
 
     # ---- lineax solver interface ----------------------------------------------------------------------
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _AMGState:
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _AMGState | _amgx.AmgXState:
         del options
+        if self.engine == "amgx":
+            op = _square(as_sparse_operator(operator))
+            values = _concrete(op.values)
+            if values is not None and not np.all(np.isfinite(values)):
+                raise ValueError("nativax.AMG: the operator's `values` contain NaN or Inf")
+            symmetric = lx.is_symmetric(op) or lx.is_positive_semidefinite(op)
+            return _amgx.AmgXState(op.values, op.pattern, bool(symmetric), False)
         return self.hierarchy(operator)
+
+    def _amgx_config(self, state: _amgx.AmgXState) -> str:
+        if self.amgx_config is not None:
+            return self.amgx_config
+        krylov = self.krylov
+        if krylov == _AUTO:
+            krylov = "cg" if state.symmetric and not jnp.iscomplexobj(state.values) else "gmres"
+        return _amgx.default_config(
+            krylov=krylov, method=self.method, cycle=self.cycle, smoother=self.smoother, sweeps=self.sweeps,
+            rtol=self.rtol, atol=self.atol, max_steps=self.max_steps, max_levels=self.max_levels,
+            max_coarse=self.max_coarse,
+        )
 
     def _effective(self, state: _AMGState) -> hier.Hierarchy:
         h = state.hierarchy
@@ -162,8 +192,10 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
         """Apply one cycle of `state`'s hierarchy (an approximation of A^{-1} vector)."""
         return cyc.apply(self._effective(state), vector, self.cycle, self.smoother, self.sweeps)
 
-    def compute(self, state: _AMGState, vector, options: dict[str, Any]):
+    def compute(self, state: _AMGState | _amgx.AmgXState, vector, options: dict[str, Any]):
         del options
+        if isinstance(state, _amgx.AmgXState):
+            return _amgx.solve(state, vector, self._amgx_config(state))
         vector = jnp.asarray(vector)
         n = state.structure.n
         if vector.shape != (n,):
@@ -189,10 +221,12 @@ class AMG(lx.AbstractLinearSolver[_AMGState]):
         )
         return x, result, {"num_steps": steps}
 
-    def transpose(self, state: _AMGState, options: dict[str, Any]):
+    def transpose(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):
         return dataclasses.replace(state, transposed=not state.transposed), options
 
-    def conj(self, state: _AMGState, options: dict[str, Any]):
+    def conj(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):
+        if isinstance(state, _amgx.AmgXState):
+            return state, options  # real systems only
         return dataclasses.replace(state, conjugated=not state.conjugated), options
 
     def assume_full_rank(self) -> bool:
