@@ -3,18 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/env.h"
 #include "common/hash.h"
 
 namespace nativax::amgx {
 namespace {
 
-int64_t env_int(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  long long x = std::strtoll(v, &end, 10);
-  return (end && *end == '\0' && x >= 0) ? x : fallback;
-}
 
 constexpr AMGX_Mode kMode = AMGX_mode_dDDI;  // device storage, double vectors and matrix, int indices
 

@@ -2,16 +2,11 @@
 
 #include <cstdlib>
 
+#include "common/env.h"
+
 namespace nativax::klu {
 namespace {
 
-int64_t env_int(const char* name, int64_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  long long x = std::strtoll(v, &end, 10);
-  return (end && *end == '\0' && x >= 0) ? x : fallback;
-}
 
 template <typename E>
 int64_t total_bytes(const std::list<std::shared_ptr<E>>& lru) {
