@@ -372,3 +372,17 @@ def test_distributed_empty_and_nonfinite_rhs():
     x, status = nativax.distributed.potrs(a, jnp.ones(8), tile=4, return_status=True)
     assert int(status) == 0
     np.testing.assert_allclose(x, 0.5 * np.ones(8))
+
+
+def test_overflowing_solution_is_reported_singular():
+    """Finite A and b whose tiny pivots overflow x to Inf (found by fuzzing): singular, never Inf returned."""
+    rows = np.array([0, 2, 0, 1, 2])
+    cols = np.array([0, 0, 0, 1, 2])
+    vals = np.array([0.0, 1.0, 9.09115694e-214, 1.0, 1.87475852e-173])
+    b = np.array([1.0, 0.0, 0.0])
+    with pytest.raises(Exception, match="singular"):
+        jax.block_until_ready(klu.solve(rows, cols, vals, b))
+    op = nativax.SparseOperator.from_coo(rows, cols, vals, (3, 3))
+    sol = lx.linear_solve(op, jnp.asarray(b), solver=nativax.KLU(), throw=False)
+    assert sol.result == lx.RESULTS.singular
+    assert bool(jnp.isnan(sol.value).all())

@@ -27,12 +27,14 @@ from nativax import klu
 from nativax._klu_ffi import solve_numeric
 from nativax._native import lib
 
-# Modest example counts keep the whole file well under a minute; derandomized on CI so a red run reproduces.
+# Modest example counts keep the whole file well under a minute. The test suite is derandomized (the same
+# examples every run, so a red run reproduces); NATIVAX_FUZZ_RANDOM=1 and NATIVAX_FUZZ_EXAMPLES=N explore more.
+RANDOM = bool(os.environ.get("NATIVAX_FUZZ_RANDOM"))
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("NATIVAX_FUZZ_EXAMPLES", 40)),
     deadline=None,
     database=None,
-    derandomize=bool(os.environ.get("CI")),
+    derandomize=not RANDOM,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
@@ -443,6 +445,6 @@ TestHandleLifetimes.settings = settings(
     stateful_step_count=12,
     deadline=None,
     database=None,
-    derandomize=bool(os.environ.get("CI")),
+    derandomize=not RANDOM,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -140,6 +140,14 @@ void solve_batched(const NumericProvider& provider, int64_t n_value_sets, const 
           dst[i * k + j] = Tr::make(w[0], Tr::kComplex ? w[1] : 0.0);
         }
       }
+      // Finite A and b but a non-finite x: a pivot so tiny that the solution overflowed. The matrix is
+      // numerically singular; say so rather than hand back Inf.
+      bool finite = true;
+      for (int64_t i = 0; i < block && finite; ++i) finite = Tr::finite(dst[i]);
+      if (!finite) {
+        status[good[g]] = kSingular;
+        fill_nan(dst, block);
+      }
     }
   });
 }

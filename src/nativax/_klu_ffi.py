@@ -52,8 +52,13 @@ def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
     """Solve with a held numeric factorization (no values involved)."""
+    return solve_numeric_words(handle_words(handle_id), b, mode)
+
+
+def solve_numeric_words(words: Array | np.ndarray, b: Array, mode: int) -> tuple[Array, Array]:
+    """As `solve_numeric`, with the handle already in its (2,) uint32 operand form (may be traced)."""
     call = jax.ffi.ffi_call("nativax_klu_solve_numeric", _out(1, b), vmap_method="expand_dims")
-    x, status = call(handle_words(handle_id), b, mode=np.int64(mode))
+    x, status = call(words, b, mode=np.int64(mode))
     return x, status
 
 

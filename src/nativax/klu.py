@@ -51,18 +51,26 @@ def _linear_solve(
     """x = op(A)^{-1} b3 via `lax.custom_linear_solve`: native solves forward and in the adjoint (KLU tsolve on
     the same, cached, factorization); `matvec` (pure JAX) supplies derivatives wrt the matrix values."""
     fwd, bwd = (ffi.MODE_T, ffi.MODE_A) if transpose else (ffi.MODE_A, ffi.MODE_T)
-
-    def run(mode: int, rhs: Array) -> Array:
-        if split:  # real matrix, complex rhs: one native call on [Re | Im]
-            k = rhs.shape[-1]
-            x, status = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
-            return raise_if_failed(x[..., :k] + 1j * x[..., k:], status).astype(rhs.dtype)
-        x, status = native(rhs, mode)
-        return raise_if_failed(x, status)
-
     return jax.lax.custom_linear_solve(
-        matvec, b3, lambda _, r: run(fwd, r), lambda _, r: run(bwd, r)
+        matvec, b3, lambda _, r: _run_native(native, fwd, r, split), lambda _, r: _run_native(native, bwd, r, split)
     )
+
+
+def _run_native(native: Callable[[Array, int], tuple[Array, Array]], mode: int, rhs: Array, split: bool) -> Array:
+    """One native solve of `rhs`; raises (also under jit) on a failed status."""
+    if split:  # real matrix, complex rhs: one native call on [Re | Im]
+        k = rhs.shape[-1]
+        x, status = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
+        return raise_if_failed(x[..., :k] + 1j * x[..., k:], status).astype(rhs.dtype)
+    x, status = native(rhs, mode)
+    return raise_if_failed(x, status)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _held_solve(words: Array, b3: Array, mode: int, split: bool) -> Array:
+    """Eager fast path of `solve_with_numeric` when nothing is differentiated: one compiled native call (the
+    handle is a runtime operand, so every handle shares the executable)."""
+    return _run_native(lambda rhs, m: ffi.solve_numeric_words(words, rhs, m), mode, b3, split)
 
 
 def _prepare(values: ArrayLike, b: ArrayLike, nnz: int, fn: str, n: int | None = None):
@@ -231,10 +239,16 @@ def solve_with_numeric(
     hid = numeric.id
     sym = numeric.symbolic
     b = shapes.float_array(b, "b", "solve_with_numeric")
-    vals = jnp.asarray(numeric.values.astype(np.complex128 if np.iscomplexobj(numeric.values) else np.float64))
-    vdt, bdt, split = shapes.compute_dtypes(vals, b)
-    out_dtype = jnp.result_type(vals.dtype, b.dtype)
-    v2, b3, unflatten = shapes.canonical(vals.astype(vdt), b.astype(bdt), sym.nnz, "solve_with_numeric", sym.n)
+    host_vals = numeric.values
+    # A zero-stride stand-in with the values' shape and dtype: the shape/dtype logic needs no real values.
+    vspec = np.broadcast_to(np.zeros((), np.complex128 if np.iscomplexobj(host_vals) else np.float64), host_vals.shape)
+    vdt, bdt, split = shapes.compute_dtypes(vspec, b)  # type: ignore[arg-type]
+    out_dtype = jnp.result_type(vspec.dtype, b.dtype)
+    _, b3, unflatten = shapes.canonical(vspec, b.astype(bdt), sym.nnz, "solve_with_numeric", sym.n)  # type: ignore[arg-type]
+    if shapes.is_concrete(b):  # eager and not differentiated: skip the matvec set-up and the values transfer
+        mode = ffi.MODE_T if transpose else ffi.MODE_A
+        return unflatten(_held_solve(ffi.handle_words(hid), b3, mode, split)).astype(out_dtype)
+    v2 = jnp.asarray(host_vals.astype(vdt)).reshape(1, -1)
     rows, cols = (sym.cols, sym.rows) if transpose else (sym.rows, sym.cols)
     native = lambda rhs, mode: ffi.solve_numeric(hid, rhs, mode)  # noqa: E731
     x = _linear_solve(lambda x: _dot_ref(rows, cols, v2, x, sym.n), native, b3, transpose, split)
