@@ -9,9 +9,10 @@ Peak memory per device is XLA's own buffer assignment of the compiled (SPMD-part
 per-device) program: ``arguments + outputs + temporaries - aliased``, from
 ``jit(...).lower(...).compile().memory_analysis()`` — i.e. the shapes of the buffers each device
 actually allocates. It is reported in MiB and decomposed as ``k * S + e * N*tile`` where
-``S = N^2/ndev`` elements is one row shard: ``potri`` with ``donate=True`` holds k = 2 shards
-(the input's buffer, reused for the result, and one working copy that XLA makes for the loop
-state), without donation k = 3 (input, result, working copy); ``potrs`` k = 2 (input and factor).
+``S = N^2/ndev`` elements is one row shard: ``potri`` with ``donate=True`` holds k = 1 shard
+(the input's buffer, updated in place through every phase and returned as the result), without
+donation k = 2 (input, and the result buffer the phases work in); ``potrs`` k = 2 (input and
+factor).
 The measured ``e`` is the panel memory; if it stays constant across N (and across tile counts)
 nothing else of size O(N^2/ndev) is allocated, and a gathered whole matrix would add
 ``(ndev - 1) * N / tile`` units.
@@ -116,9 +117,9 @@ def bench_one(n: int, tile: int, dtype, mesh, reps: int, with_ref: bool) -> dict
     row["potri_peak_MiB"] = pk / MiB
     row["potri_donated_peak_MiB"] = pk_don / MiB
     row["potri_peak_shards"] = pk / shard
-    # input/result shard(s) + one working copy of the shard (XLA's while-loop state)
-    row["potri_donated_excess_Ntile"] = (pk_don - 2 * shard) / ntile
-    row["potri_excess_Ntile"] = (pk - 3 * shard) / ntile
+    # donated: one shard (input = work = result buffer); else input + work/result buffer
+    row["potri_donated_excess_Ntile"] = (pk_don - 1 * shard) / ntile
+    row["potri_excess_Ntile"] = (pk - 2 * shard) / ntile
 
     # --- distributed solve
     c_solve = D._potrs_jit.lower(a, b, cfg, False).compile()
@@ -159,7 +160,7 @@ def bench_one(n: int, tile: int, dtype, mesh, reps: int, with_ref: bool) -> dict
 
 def print_table(rows):
     print()
-    print("excess = (peak - k shards) / (N*tile): k = 3 for potri, 2 for donated potri and potrs")
+    print("excess = (peak - k shards) / (N*tile): k = 2 for potri and potrs, 1 for donated potri")
     print("| N | tile | potri s (1-dev inv s) | potri rel err vs inv | ||AX-I||_F/sqrt(N) "
           "(1-dev) | peak/dev MiB: potri, donated (1-dev inv) | shard MiB | excess /(N*tile): "
           "potri, donated | potrs s (1-dev cho_solve s) | potrs rel err | potrs peak/dev MiB "

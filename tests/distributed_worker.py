@@ -30,6 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from nativax import distributed as D
+from nativax._dist_checks import _resolve
 from nativax.distributed_solver import DistributedCholesky
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,17 @@ def random_spd_float64_potri_potrs_potrf():
     inv_d = D.potri(ad, 8, mesh, P("x", None), donate=True)
     assert np.array_equal(np.asarray(inv_d), np.asarray(inv))
     assert ad.is_deleted(), "donate=True did not donate the input"
+    # Memory (XLA's buffer assignment, compile only): donated potri works in the input's buffer,
+    # so a device holds one row shard plus O(N * tile) panels (here 10*T/N = 0.3 shard of them),
+    # never a second shard-sized working copy (that regression measured >= 2.1 shards).
+    n2, t2 = 128, 4
+    a2 = shard(np.eye(n2), mesh)
+    cfg = _resolve(a2, t2, mesh, P("x", None), True, "shard_map", "test")
+    ma = D._potri_jit_donated.lower(a2, cfg).compile().memory_analysis()
+    peak = (ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes
+            - ma.alias_size_in_bytes)
+    shards = peak / (n2 * n2 // 4 * 8)
+    assert shards < 1.75, f"donated potri peak is {shards:.2f} row shards per device"
 
 
 @check

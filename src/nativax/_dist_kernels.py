@@ -371,17 +371,18 @@ def lauum_local(x, lay: Layout):
 
         def step(k, x, r1=r1, rlog=rlog):
             owner, lk = k % D, k // D
-            rowk = _ds(x, (lk * T, 0), (T, npad))
-            wk = _bcast(rowk, owner, d, lay.axis)
-            x = _dus(
-                x, jnp.where(d == owner, jnp.zeros_like(rowk), rowk), (lk * T, 0)
-            )
+            wk = _bcast(_ds(x, (lk * T, 0), (T, npad)), owner, d, lay.axis)
             g = _ct(_local_cols(lay, wk, d))[:r1]  # (r1, T): W[k, i]^H for local rows i
             g = jnp.where(rlog <= k, g, jnp.zeros_like(g))
 
+            # Row k of Z starts from zero. W[k, c] is already zero for c > k, so it suffices to
+            # zero each block just before the first update below writes it. (Zeroing the whole
+            # row with a separate in-place update before this loop, independent of the
+            # broadcast, made XLA copy the whole shard every step.)
             def upd(c, x):
                 pc = lay.colmap(c)
                 blk = _ds(x, (0, pc * T), (r1, T))
+                blk = jnp.where(rlog == k, jnp.zeros_like(blk), blk)
                 wkc = _ds(wk, (0, pc * T), (T, T))
                 return _dus(x, blk + g @ wkc, (0, pc * T))
 

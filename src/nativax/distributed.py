@@ -193,10 +193,11 @@ def potri(
     - `pad`: allow padding (see the module docs); ``False`` raises instead of copying.
     - `engine`: ``"auto"``, ``"shard_map"`` or ``"cusolvermg"`` (unverified, see module docs).
     - `donate`: donate ``a``'s buffers to the result (``a`` is deleted). Measured peak per
-      device: two shards (the input/result buffer and one working copy that XLA makes for the
-      loop state) plus about ``N * tile`` elements of panels; without donation three shards.
-      Only effective when ``N`` is a multiple of the number of devices (else a padded copy is
-      made anyway).
+      device (XLA buffer assignment, 4 CPU devices): one shard (the input buffer, factored,
+      inverted and returned in place) plus about ``2.5 * N * tile`` elements of panels;
+      without donation two shards (input and result) plus the same panels. Only effective
+      when ``N`` is a multiple of the number of devices and no padding is needed (else a
+      padded copy is made anyway).
 
     **Returns:** the full Hermitian inverse, row-sharded like the input (and the status).
 
