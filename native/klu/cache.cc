@@ -15,6 +15,14 @@ int64_t total_bytes(const std::list<std::shared_ptr<E>>& lru) {
   return b;
 }
 
+// The running counters `st` completed with the current size of `lru`.
+template <typename E>
+CacheStats with_contents(CacheStats st, const std::list<std::shared_ptr<E>>& lru) {
+  st.entries = static_cast<int64_t>(lru.size());
+  st.bytes = total_bytes(lru);
+  return st;
+}
+
 }  // namespace
 
 Cache::Cache()
@@ -139,18 +147,12 @@ int32_t Cache::numeric(const std::shared_ptr<Symbolic>& s, bool cplx, std::vecto
 
 CacheStats Cache::symbolic_stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  CacheStats st = sym_stats_;
-  st.entries = static_cast<int64_t>(sym_.size());
-  st.bytes = total_bytes(sym_);
-  return st;
+  return with_contents(sym_stats_, sym_);
 }
 
 CacheStats Cache::numeric_stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  CacheStats st = num_stats_;
-  st.entries = static_cast<int64_t>(num_.size());
-  st.bytes = total_bytes(num_);
-  return st;
+  return with_contents(num_stats_, num_);
 }
 
 int64_t Cache::factorizations() const {

@@ -247,11 +247,7 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
 
 
 def _square(op: SparseOperator) -> SparseOperator:
-    m, n = op.shape
-    if m != n:
-        raise ValueError(f"nativax.AMG: the operator must be square, got shape {op.shape}")
-    if n == 0:
-        raise ValueError("nativax.AMG: empty (0 x 0) operator")
+    op.pattern.require_square("nativax.AMG")
     return op
 
 

@@ -155,14 +155,18 @@ def _potri_core_jvp(cfg: _Cfg, primals, tangents):
     return (inv, info), (dinv, _float0_zero())
 
 
-def _potri_impl(a, cfg: _Cfg):
-    a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
-    inv, info = _potri_core(a, cfg)
-    return _global_unpad(inv, cfg), info
+def _jit_padded(core):
+    """Jitted (plain, input-donating) versions of `a -> core(a)` on the globally padded matrix, unpadded after."""
+
+    def impl(a, cfg: _Cfg):
+        a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
+        out, info = core(a, cfg)
+        return _global_unpad(out, cfg), info
+
+    return jax.jit(impl, static_argnums=1), jax.jit(impl, static_argnums=1, donate_argnums=0)
 
 
-_potri_jit = jax.jit(_potri_impl, static_argnums=1)
-_potri_jit_donated = jax.jit(_potri_impl, static_argnums=1, donate_argnums=0)
+_potri_jit, _potri_jit_donated = _jit_padded(_potri_core)
 
 
 def potri(
@@ -242,14 +246,7 @@ def _potrf_core_jvp(cfg, primals, tangents):
     )
 
 
-def _potrf_impl(a, cfg: _Cfg):
-    a = _constrain(_global_pad(a, cfg), cfg, cfg.spec)
-    l, info = _potrf_core(a, cfg)
-    return _global_unpad(l, cfg), info
-
-
-_potrf_jit = jax.jit(_potrf_impl, static_argnums=1)
-_potrf_jit_donated = jax.jit(_potrf_impl, static_argnums=1, donate_argnums=0)
+_potrf_jit, _potrf_jit_donated = _jit_padded(_potrf_core)
 
 
 def potrf(

@@ -58,14 +58,14 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
             pattern = pattern.pattern
         if not isinstance(pattern, SparsityPattern):
             raise TypeError(f"KLU.analyze: `pattern` must be a SparsityPattern or SparseOperator, got {type(pattern).__name__}")
-        _check_square(pattern)
+        pattern.require_square("KLU")
         return KLU(symbolic=_klu.analyze(pattern.rows, pattern.cols, pattern.shape[0]))
 
     @classmethod
     def factor(cls, operator: lx.AbstractLinearOperator, *, frozen: bool = False) -> "KLU":
         """Return a solver holding the numeric factorization of `operator` (eager; values must be concrete)."""
         op = as_sparse_operator(operator)
-        _check_square(op.pattern)
+        op.pattern.require_square("KLU")
         values = shapes.concrete(op.values, "operator.values", "factor")
         sym = _klu.analyze(op.pattern.rows, op.pattern.cols, op.shape[0])
         return cls(symbolic=sym, numeric=_klu.factor(sym, values), frozen=frozen)
@@ -74,7 +74,7 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _KLUState:
         del options
         op = as_sparse_operator(operator)
-        _check_square(op.pattern)
+        op.pattern.require_square("KLU")
         held = self.numeric.symbolic if self.numeric is not None else self.symbolic
         values = op.values
         if held is not None:
@@ -126,14 +126,6 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
 
     def assume_full_rank(self) -> bool:
         return True
-
-
-def _check_square(pattern: SparsityPattern) -> None:
-    m, n = pattern.shape
-    if m != n:
-        raise ValueError(f"KLU: the operator must be square, got shape {pattern.shape}")
-    if n == 0:
-        raise ValueError("KLU: empty (0 x 0) operator")
 
 
 def _numeric_rhs_dtype(numeric: NumericHandle, b3):

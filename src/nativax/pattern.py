@@ -80,6 +80,14 @@ class SparsityPattern:
         """Number of stored entries."""
         return int(self.rows.shape[0])
 
+    def require_square(self, who: str) -> None:
+        """Raise a `ValueError` (prefixed by `who`) unless this is a non-empty n x n pattern, as solvers need."""
+        m, n = self.shape
+        if m != n:
+            raise ValueError(f"{who}: the operator must be square, got shape {self.shape}")
+        if n == 0:
+            raise ValueError(f"{who}: empty (0 x 0) operator")
+
     @cached_property
     def transpose_perm(self) -> np.ndarray:
         """Permutation p such that the transposed pattern's slot i holds this pattern's entry p[i]."""
