@@ -1,0 +1,1 @@
+"""Sparsity detection, coloring and compressed differentiation (internal; public API in `nativax.sparsity`)."""
