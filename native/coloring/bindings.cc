@@ -70,7 +70,7 @@ void register_bindings(nb::module_& m) {
         }
         return to_numpy(std::move(colors));
       },
-      "indptr"_a, "indices"_a, "n_minor"_a, "order"_a,
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "n_minor"_a, "order"_a,
       "Distance-2 coloring of the major axis of a compressed (CSC: columns, CSR: rows) int64 pattern.");
   m.def(
       "color_star",
@@ -95,7 +95,7 @@ void register_bindings(nb::module_& m) {
         }
         return to_numpy(std::move(colors));
       },
-      "indptr"_a, "indices"_a, "order"_a,
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "order"_a,
       "Star coloring of the adjacency graph of a square CSC int64 pattern (symmetrized, diagonal ignored).");
   m.def(
       "star_recovery",
@@ -114,7 +114,7 @@ void register_bindings(nb::module_& m) {
         if (!err.empty()) fail("star_recovery", err);
         return to_numpy(std::move(positions));
       },
-      "indptr"_a, "indices"_a, "colors"_a,
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), nb::arg("colors").noconvert(),
       "Positions in the (ncolors, n) compressed Hessian that hold each stored entry, for a star coloring.");
 }
 
