@@ -37,8 +37,9 @@ import numpy as np
 
 import nativax  # noqa: F401  (registers the native targets)
 from nativax import sparsity
+from nativax._sparsity.coloring import _as_csr
 from nativax._sparsity.coloring_reference import color_columns_python
-from nativax.coloring import _as_csr, color_columns, color_star, is_valid_coloring, lower_bound
+from nativax.coloring import color_columns, color_star, is_valid_coloring, lower_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import nativax
 from nativax import _nativax as lib
 from nativax import coloring
+from nativax._sparsity.coloring import _as_csr
 from nativax._sparsity.coloring_reference import color_columns_python
 
 ORDERS = ["dsatur", "natural", "largest_first"]
@@ -41,7 +42,7 @@ def test_same_colors_as_python(order, case):
     else:
         p = stencil(arg, kind == "9pt")
     native = coloring.color_columns(p, order)
-    python = color_columns_python(coloring._as_csr(p), order)
+    python = color_columns_python(_as_csr(p), order)
     assert native.dtype == np.int32
     assert coloring.is_valid_coloring(p, native)
     np.testing.assert_array_equal(native, python)

@@ -1,1 +1,1 @@
-"""Sparsity detection, coloring and compressed differentiation (internal; public API in `nativax.sparsity`)."""
+"""Jacobian sparsity: jaxpr interpreter + index-set rules, coloring, compressed materialisation."""

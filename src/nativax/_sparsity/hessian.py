@@ -18,10 +18,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import PyTree
 
-from .. import sparsity as _jac
-from .._sparsity_interpreter import Context
-from ..operators import SparseOperator
-from ..pattern import SparsityPattern
+from .._core.operator import SparseOperator
+from .._core.pattern import SparsityPattern
+from . import detect as _jac
+from .interpreter import Context
 
 
 def _check_fn(fn: Any, x: PyTree, who: str) -> None:

@@ -17,8 +17,8 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from . import _dist_kernels as K
-from . import _dist_mg as MG
+from . import cusolvermg as MG
+from . import kernels as K
 
 try:  # jax >= 0.6
     from jax import shard_map as _shard_map
