@@ -9,10 +9,18 @@
 #include <complex>
 #include <string>
 
+#include "common/bind_engine.h"
 #include "common/registry.h"
+#include "common/status.h"
 #include "common/thread_pool.h"
 #include "klu/cache.h"
 #include "klu/handles.h"
+#if NATIVAX_HAVE_CHOLMOD
+#include "cholmod/engine.h"
+#endif
+#if NATIVAX_HAVE_UMFPACK
+#include "umfpack/engine.h"
+#endif
 #include "xla/ffi/api/c_api.h"
 
 namespace nb = nanobind;
@@ -24,38 +32,56 @@ XLA_FFI_Error* KluSolveSymbolic(XLA_FFI_CallFrame*);
 XLA_FFI_Error* KluSolveNumeric(XLA_FFI_CallFrame*);
 XLA_FFI_Error* KluDot(XLA_FFI_CallFrame*);
 XLA_FFI_Error* AmgCsrMatvec(XLA_FFI_CallFrame*);
+#if NATIVAX_HAVE_CHOLMOD
+XLA_FFI_Error* CholmodSolve(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodSolveSymbolic(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodSolveNumeric(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodLogdet(XLA_FFI_CallFrame*);
+#endif
+#if NATIVAX_HAVE_UMFPACK
+XLA_FFI_Error* UmfpackSolve(XLA_FFI_CallFrame*);
+XLA_FFI_Error* UmfpackSolveSymbolic(XLA_FFI_CallFrame*);
+XLA_FFI_Error* UmfpackSolveNumeric(XLA_FFI_CallFrame*);
+#endif
 }
 
 namespace {
 
-using IndexArray = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
-using RealArray = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
-using ComplexArray = nb::ndarray<const std::complex<double>, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using nativax::ComplexArray;
+using nativax::IndexArray;
+using nativax::RealArray;
+using nativax::checked_id;
+using nativax::stats_dict;
 
 template <typename Fn>
 nb::capsule capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
 }
 
-nb::dict stats_dict(const nativax::klu::CacheStats& s) {
-  nb::dict d;
-  d["entries"] = s.entries;
-  d["bytes"] = s.bytes;
-  d["hits"] = s.hits;
-  d["misses"] = s.misses;
-  d["evictions"] = s.evictions;
-  return d;
-}
-
-int64_t check(int32_t status, int64_t id, const std::string& err) {
-  if (status == -1) throw nb::value_error(("nativax: " + err).c_str());
-  return status == 0 ? id : -static_cast<int64_t>(status);  // negative = KLU status code
-}
-
 }  // namespace
 
 NB_MODULE(_nativax, m) {
-  m.doc() = "nativax native core (SuiteSparse KLU via XLA FFI).";
+  m.doc() = "nativax native core (SuiteSparse direct engines via XLA FFI).";
+
+  // One source of truth for the status codes and solve modes (common/status.h).
+  m.attr("STATUS_OK") = static_cast<int>(nativax::kOk);
+  m.attr("STATUS_SINGULAR") = static_cast<int>(nativax::kSingular);
+  m.attr("STATUS_NONFINITE_MATRIX") = static_cast<int>(nativax::kNonFiniteMatrix);
+  m.attr("STATUS_NONFINITE_RHS") = static_cast<int>(nativax::kNonFiniteRhs);
+  m.attr("STATUS_FAILED") = static_cast<int>(nativax::kFailed);
+  m.attr("STATUS_NOT_POSITIVE_DEFINITE") = static_cast<int>(nativax::kNotPositiveDefinite);
+  m.attr("STATUS_NOT_SYMMETRIC") = static_cast<int>(nativax::kNotSymmetric);
+  m.attr("MODE_A") = static_cast<int>(nativax::kModeA);
+  m.attr("MODE_T") = static_cast<int>(nativax::kModeT);
+  m.attr("MODE_H") = static_cast<int>(nativax::kModeH);
+  m.attr("HAS_CHOLMOD") = static_cast<bool>(NATIVAX_HAVE_CHOLMOD);
+  m.attr("HAS_UMFPACK") = static_cast<bool>(NATIVAX_HAVE_UMFPACK);
+#if NATIVAX_HAVE_CHOLMOD
+  nativax::bind_engine<nativax::cholmod::Engine>(m, "cholmod");
+#endif
+#if NATIVAX_HAVE_UMFPACK
+  nativax::bind_engine<nativax::umfpack::Engine>(m, "umfpack");
+#endif
 
   m.def("ffi_targets", []() {
     nb::dict d;
@@ -64,6 +90,17 @@ NB_MODULE(_nativax, m) {
     d["nativax_klu_solve_numeric"] = capsule(KluSolveNumeric);
     d["nativax_klu_dot"] = capsule(KluDot);
     d["nativax_amg_csr_matvec"] = capsule(AmgCsrMatvec);
+#if NATIVAX_HAVE_CHOLMOD
+    d["nativax_cholmod_solve"] = capsule(CholmodSolve);
+    d["nativax_cholmod_solve_symbolic"] = capsule(CholmodSolveSymbolic);
+    d["nativax_cholmod_solve_numeric"] = capsule(CholmodSolveNumeric);
+    d["nativax_cholmod_logdet"] = capsule(CholmodLogdet);
+#endif
+#if NATIVAX_HAVE_UMFPACK
+    d["nativax_umfpack_solve"] = capsule(UmfpackSolve);
+    d["nativax_umfpack_solve_symbolic"] = capsule(UmfpackSolveSymbolic);
+    d["nativax_umfpack_solve_numeric"] = capsule(UmfpackSolveNumeric);
+#endif
     return d;
   });
 
@@ -79,7 +116,7 @@ NB_MODULE(_nativax, m) {
           nb::gil_scoped_release release;
           st = nativax::klu::handle_analyze(n, rows.data(), cols.data(), rows.shape(0), &id, &err);
         }
-        return check(st, id, err);
+        return checked_id(st, id, err);
       },
       "rows"_a, "cols"_a, "n"_a);
   m.def(
@@ -92,7 +129,7 @@ NB_MODULE(_nativax, m) {
           nb::gil_scoped_release release;
           st = nativax::klu::handle_factor(symbolic, false, values.data(), values.shape(0), &id, &err);
         }
-        return check(st, id, err);
+        return checked_id(st, id, err);
       },
       "symbolic"_a, "values"_a);
   m.def(
@@ -106,7 +143,7 @@ NB_MODULE(_nativax, m) {
           st = nativax::klu::handle_factor(symbolic, true, reinterpret_cast<const double*>(values.data()),
                                            values.shape(0), &id, &err);
         }
-        return check(st, id, err);
+        return checked_id(st, id, err);
       },
       "symbolic"_a, "values"_a);
   auto refactor = [](int64_t numeric, const double* data, int64_t nnz, bool cplx) {
@@ -122,7 +159,7 @@ NB_MODULE(_nativax, m) {
       nb::gil_scoped_release release;
       st = nativax::klu::handle_refactor(numeric, data, nnz, &id, &err);
     }
-    return check(st, id, err);
+    return checked_id(st, id, err);
   };
   m.def(
       "klu_refactor",
@@ -159,6 +196,9 @@ NB_MODULE(_nativax, m) {
           d["n"] = s->pattern->n;
           d["nnz"] = s->pattern->csc_nnz();
           d["bytes"] = s->bytes();
+          d["nblocks"] = s->sym->nblocks;  // BTF blocks
+          d["lnz"] = s->sym->lnz;          // AMD fill estimates of L and U
+          d["unz"] = s->sym->unz;
           return d;
         }
         throw nb::value_error(("nativax: " + err).c_str());
@@ -183,6 +223,12 @@ NB_MODULE(_nativax, m) {
       "set_cache_bytes", [](int64_t n) { nativax::klu::cache().set_max_bytes(n); }, "bytes"_a);
   m.def("finalize", []() {
     nativax::klu::cache().clear();
+#if NATIVAX_HAVE_CHOLMOD
+    nativax::LruCache<nativax::cholmod::Engine>::instance().clear();
+#endif
+#if NATIVAX_HAVE_UMFPACK
+    nativax::LruCache<nativax::umfpack::Engine>::instance().clear();
+#endif
     nativax::registry().clear();
   });
   m.def("num_threads", []() { return nativax::pool_concurrency(); });

@@ -7,20 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "klu/pattern.h"
+#include "common/factorization.h"
+#include "common/pattern.h"
+#include "common/status.h"
+#include "common/values.h"
 
 #include <klu.h>  // has its own extern "C" guard
 
 namespace nativax::klu {
-
-// Per-solve status codes (mirrored in nativax/_status.py).
-enum Status : int32_t {
-  kOk = 0,
-  kSingular = 1,          // zero pivot / structurally singular
-  kNonFiniteMatrix = 2,   // NaN or Inf among the matrix values
-  kNonFiniteRhs = 3,      // NaN or Inf in the right-hand side
-  kFailed = 4,            // KLU reported an error (out of memory, too large)
-};
 
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
@@ -36,7 +30,7 @@ struct Symbolic {
 // KLU's analyze step (BTF + AMD ordering) on a validated pattern.
 std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
 
-struct Numeric {
+struct Numeric : Factorization {
   std::shared_ptr<Symbolic> symbolic;
   bool is_complex = false;
   std::vector<double> values;  // CSC values (interleaved re/im if complex): the exact cache key
@@ -49,17 +43,12 @@ struct Numeric {
   Numeric() = default;
   Numeric(const Numeric&) = delete;
   Numeric& operator=(const Numeric&) = delete;
-  ~Numeric();
+  ~Numeric() override;
+  bool complex_values() const override { return is_complex; }
+  int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
   size_t bytes() const { return native_bytes + values.size() * sizeof(double); }
   bool matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const;
 };
-
-// Scatter COO values (input dtype T) into CSC order in double precision, summing duplicates.
-// Returns false when any value is NaN or Inf.
-template <typename T>
-bool coo_to_csc(const Pattern& p, const T* coo, std::vector<double>* csc);
-
-uint64_t values_hash(const std::vector<double>& v);
 
 // Full numeric factorization. On kOk, *out holds a fresh Numeric.
 int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
@@ -70,8 +59,5 @@ int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double
 // `num` exclusively or hold num->mu.
 int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);
 
-// Solve op(A) X = B in place; work is column-major n x nrhs (interleaved re/im when complex).
-// mode 0: A, 1: A^T, 2: A^H. Locks num->mu.
-int32_t solve_inplace(Numeric* num, int mode, double* work, int64_t nrhs);
 
 }  // namespace nativax::klu

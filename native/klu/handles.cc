@@ -2,30 +2,12 @@
 
 #include <complex>
 
+#include "common/engine.h"
 #include "common/hash.h"
 #include "common/registry.h"
 #include "klu/cache.h"
 
 namespace nativax::klu {
-namespace {
-
-bool csc_values(const Pattern& p, bool cplx, const double* values, int64_t nnz, std::vector<double>* csc,
-                std::string* err) {
-  if (nnz != p.coo_nnz()) {
-    *err = "`values` has " + std::to_string(nnz) + " entries but the pattern has " +
-           std::to_string(p.coo_nnz());
-    return false;
-  }
-  bool finite = cplx ? coo_to_csc(p, reinterpret_cast<const std::complex<double>*>(values), csc)
-                     : coo_to_csc(p, values, csc);
-  if (!finite) {
-    *err = "`values` contain NaN or Inf";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::shared_ptr<Symbolic> get_symbolic(int64_t id, std::string* err) {
   return std::static_pointer_cast<Symbolic>(registry().get(id, HandleKind::kKluSymbolic, err));

@@ -17,9 +17,19 @@ from .handles import FreedHandleError as FreedHandleError
 from .handles import NumericHandle as NumericHandle
 from .handles import SingularMatrixError as SingularMatrixError
 from .handles import SymbolicHandle as SymbolicHandle
+from ._direct.auto import Auto as Auto
+from ._direct.cholmod.logdet import logdet as logdet
+from ._direct.cholmod.solver import CHOLMOD as CHOLMOD
+from ._direct.umfpack.solver import UMFPACK as UMFPACK
+from ._native import lib as _lib
 from .klu_solver import KLU as KLU
 from .operators import SparseOperator as SparseOperator
 from .pattern import SparsityPattern as SparsityPattern
 from .sparsify import as_sparse_operator as as_sparse_operator
+
+has_cholmod: bool = bool(_lib.HAS_CHOLMOD)
+"""Whether this build links CHOLMOD (GPL build, `NATIVAX_GPL=ON`, library found)."""
+has_umfpack: bool = bool(_lib.HAS_UMFPACK)
+"""Whether this build links UMFPACK (GPL build, `NATIVAX_GPL=ON`, library found)."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Sparse direct engines (KLU, CHOLMOD, UMFPACK) on one engine-agnostic layer; see `base.py`."""
