@@ -108,7 +108,7 @@ def check_handles(solver_cls, a, engine):
     held = solver_cls.factor(op)
     assert held.numeric.engine == engine and held.numeric.rcond > 0
     np.testing.assert_allclose(solve(held, op, b), np.linalg.solve(d, b), rtol=1e-9)
-    with pytest.raises(ValueError, match="different matrix"):
+    with pytest.raises(Exception, match="different matrix"):
         solve(held, operator(a * 2.0), b)
     frozen = solver_cls.factor(op, frozen=True)
     np.testing.assert_allclose(solve(frozen, operator(a * 2.0), b), np.linalg.solve(d, b), rtol=1e-9)
@@ -191,7 +191,7 @@ def check_bad_input(solver_cls, a):
         solve(solver_cls(), rect, jnp.ones(2))
     nan = np.asarray(op.values).copy()
     nan[0] = np.nan
-    with pytest.raises(Exception, match="NaN or Inf"):
+    with pytest.raises(Exception, match="non-finite"):
         solve(solver_cls(), nativax.SparseOperator(nan, op.pattern), jnp.ones(a.shape[0]))
     res = lx.linear_solve(nativax.SparseOperator(nan, op.pattern), jnp.ones(a.shape[0]), solver=solver_cls(), throw=False)
     assert res.result == lx.RESULTS.nonfinite_input

@@ -173,6 +173,16 @@ int32_t factorize(const Symbolic& s, bool cplx, const std::vector<double>& value
   int ok = cholmod_factorize(&A, L, &c.c);
   if (c.c.status == CHOLMOD_NOT_POSDEF || (ok && L->minor < L->n)) return kNotPositiveDefinite;
   if (!ok || c.c.status < CHOLMOD_OK) return kFailed;
+  // A simplicial LDL^T (CHOLMOD's choice for very sparse factors) succeeds on indefinite matrices with
+  // nonzero leading minors; a Cholesky engine must not: every D_jj must be positive.
+  if (!L->is_super && !L->is_ll) {
+    const int w = cplx ? 2 : 1;
+    const double* x = static_cast<const double*>(L->x);
+    const int32_t* Lp = static_cast<const int32_t*>(L->p);
+    for (size_t j = 0; j < L->n; ++j) {
+      if (!(x[w * Lp[j]] > 0.0)) return kNotPositiveDefinite;
+    }
+  }
   *rcond = cholmod_rcond(L, &c.c);
   return kOk;
 }

@@ -15,7 +15,7 @@ ffi::Error DotImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::
   auto vd = values.dimensions();
   auto xd = xin.dimensions();
   auto yd = y->dimensions();
-  if (vd.size() < 1 || vd.back() != nr) return invalid("`values` last dimension must equal nnz");
+  if (vd.size() < 1 || vd.back() != *nr) return invalid("`values` last dimension must equal nnz");
   if (xd.size() < 2 || yd.size() < 2 || yd[yd.size() - 2] != n_rows || yd.back() != xd.back()) {
     return invalid("`x` must have shape (..., n_cols, k)");
   }

@@ -57,4 +57,5 @@ def logdet(operator: lx.AbstractLinearOperator) -> Float[Array, ""]:
         raise TypeError(f"nativax.logdet: the operator's values must be floating or complex, got {values.dtype}")
     dt = jnp.complex128 if jnp.iscomplexobj(values) else jnp.float64
     p = op.pattern
-    return _logdet(jnp.asarray(p.rows, jnp.int32), jnp.asarray(p.cols, jnp.int32), values.astype(dt)[None], p.shape[0])[0]
+    # rows/cols stay numpy (static constants): traced arrays cannot be non-differentiable custom_jvp arguments.
+    return _logdet(p.rows, p.cols, values.astype(dt)[None], p.shape[0])[0]
