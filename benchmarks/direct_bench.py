@@ -23,12 +23,11 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
+import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import nativax
-
-import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 
 ROOT = Path(__file__).resolve().parents[1]
 _SS = "-lamd -lcamd -lcolamd -lccolamd -lsuitesparseconfig -llapack -lblas"
@@ -47,11 +46,10 @@ def circuit(blocks: int = 2500, size: int = 20, seed: int = 0) -> sp.csr_matrix:
     the diagonal only, so BTF finds every block (like a circuit with feed-forward stages)."""
     rng = np.random.default_rng(seed)
     diag = [sp.random(size, size, density=0.25, random_state=rng) + size * sp.eye(size) for _ in range(blocks)]
-    a = sp.block_diag(diag, format="lil")
     n = blocks * size
     src = rng.integers(0, n - size, 3 * blocks)
-    a[src, src + size + rng.integers(0, size, src.size)] = -1.0
-    return a.tocsr()
+    dst = (src // size + 1) * size + rng.integers(0, size, src.size)  # a later block: upper triangular coupling
+    return (sp.block_diag(diag) + sp.coo_matrix((-np.ones(src.size), (src, dst)), shape=(n, n))).tocsr()
 
 
 def direct_c(engine: str, a: sp.csc_matrix, b: np.ndarray, reps: int) -> dict[str, float]:

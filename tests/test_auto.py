@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import nativax
-
 import direct_checks as dc
+import nativax
 
 gpl = pytest.mark.skipif(not (nativax.has_cholmod and nativax.has_umfpack), reason="KLU-only build")
 

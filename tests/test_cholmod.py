@@ -7,9 +7,8 @@ import lineax as lx
 import numpy as np
 import pytest
 
-import nativax
-
 import direct_checks as dc
+import nativax
 
 pytestmark = pytest.mark.skipif(not nativax.has_cholmod, reason="this build has no CHOLMOD (NATIVAX_GPL=OFF)")
 

@@ -6,9 +6,9 @@ import lineax as lx
 import numpy as np
 import pytest
 
+import direct_checks as dc
 import nativax
 
-import direct_checks as dc
 from conftest import random_sparse
 
 pytestmark = pytest.mark.skipif(not nativax.has_umfpack, reason="this build has no UMFPACK (NATIVAX_GPL=OFF)")

@@ -4,6 +4,11 @@ from . import distributed as distributed
 from . import klu as klu
 from . import scaleout as scaleout
 from . import sparsity as sparsity
+from ._direct.auto import Auto as Auto
+from ._direct.cholmod.logdet import logdet as logdet
+from ._direct.cholmod.solver import CHOLMOD as CHOLMOD
+from ._direct.umfpack.solver import UMFPACK as UMFPACK
+from ._native import lib as _lib
 from .amg import AMG as AMG
 from .caches import cache_info as cache_info
 from .caches import clear_caches as clear_caches
@@ -17,11 +22,6 @@ from .handles import FreedHandleError as FreedHandleError
 from .handles import NumericHandle as NumericHandle
 from .handles import SingularMatrixError as SingularMatrixError
 from .handles import SymbolicHandle as SymbolicHandle
-from ._direct.auto import Auto as Auto
-from ._direct.cholmod.logdet import logdet as logdet
-from ._direct.cholmod.solver import CHOLMOD as CHOLMOD
-from ._direct.umfpack.solver import UMFPACK as UMFPACK
-from ._native import lib as _lib
 from .klu_solver import KLU as KLU
 from .operators import SparseOperator as SparseOperator
 from .pattern import SparsityPattern as SparsityPattern

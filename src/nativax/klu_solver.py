@@ -3,8 +3,7 @@
 from typing import ClassVar
 
 from ._direct.base import AbstractDirectSolver
-from ._direct.engine import KLU as _KLU_ENGINE
-from ._direct.engine import Engine
+from ._direct import engine as _engine
 
 
 class KLU(AbstractDirectSolver):
@@ -23,4 +22,4 @@ class KLU(AbstractDirectSolver):
     (chord / frozen-Jacobian mode), which deliberately applies it to any matrix with the same pattern.
     """
 
-    engine: ClassVar[Engine] = _KLU_ENGINE
+    engine: ClassVar[_engine.Engine] = _engine.KLU

@@ -46,7 +46,7 @@ class Engine:
         self.native("analyze")
 
 
-KLU = Engine("klu", "KLU", cholesky=False, license="LGPL-2.1+")
-CHOLMOD = Engine("cholmod", "CHOLMOD", cholesky=True, license="LGPL-2.1+ (Core, Cholesky) and GPL-2.0+ (Supernodal)")
-UMFPACK = Engine("umfpack", "UMFPACK", cholesky=False, license="GPL-2.0+")
+KLU: Engine = Engine("klu", "KLU", cholesky=False, license="LGPL-2.1+")
+CHOLMOD: Engine = Engine("cholmod", "CHOLMOD", cholesky=True, license="LGPL-2.1+ (Core, Cholesky) and GPL-2.0+ (Supernodal)")
+UMFPACK: Engine = Engine("umfpack", "UMFPACK", cholesky=False, license="GPL-2.0+")
 ENGINES: dict[str, Engine] = {e.name: e for e in (KLU, CHOLMOD, UMFPACK)}

@@ -16,7 +16,6 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..._status import raise_if_failed
-from ...sparsify import as_sparse_operator
 from ..engine import CHOLMOD
 from .solver import CHOLMOD as _Solver
 
