@@ -39,11 +39,6 @@ Numeric::~Numeric() {
   }
 }
 
-bool Numeric::matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const {
-  return h == hash && s == symbolic.get() && cplx == is_complex && v.size() == values.size() &&
-         std::memcmp(v.data(), values.data(), v.size() * sizeof(double)) == 0;
-}
-
 std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
   Common c;
   auto s = std::make_shared<Symbolic>();

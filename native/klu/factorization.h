@@ -1,4 +1,5 @@
-// RAII owners of KLU symbolic/numeric objects and the operations on them (factor, refactor, solve).
+// SuiteSparse KLU as a direct engine (common/engine.h): RAII owners of KLU symbolic/numeric objects and the
+// operations on them (analyze, factor, refactor, solve).
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "common/factorization.h"
 #include "common/pattern.h"
+#include "common/registry.h"
 #include "common/status.h"
 #include "common/values.h"
 
@@ -30,24 +32,10 @@ struct Symbolic {
 // KLU's analyze step (BTF + AMD ordering) on a validated pattern.
 std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
 
-struct Numeric : Factorization {
-  std::shared_ptr<Symbolic> symbolic;
-  bool is_complex = false;
-  std::vector<double> values;  // CSC values (interleaved re/im if complex): the exact cache key
-  uint64_t hash = 0;
-  klu_numeric* num = nullptr;
-  double rcond = 0.0;
-  size_t native_bytes = 0;
-  int64_t refactors = 0;   // successful in-place klu_refactor calls
-  std::mutex mu;           // KLU solves use the Numeric's workspace; refactor rewrites it
-  Numeric() = default;
-  Numeric(const Numeric&) = delete;
-  Numeric& operator=(const Numeric&) = delete;
+struct Numeric : FactorizationBase<Symbolic> {
+  klu_numeric* num = nullptr;  // KLU solves use its workspace, so they hold `mu`
   ~Numeric() override;
-  bool complex_values() const override { return is_complex; }
   int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
-  size_t bytes() const { return native_bytes + values.size() * sizeof(double); }
-  bool matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const;
 };
 
 // Full numeric factorization. On kOk, *out holds a fresh Numeric.
@@ -59,5 +47,23 @@ int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double
 // `num` exclusively or hold num->mu.
 int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);
 
+
+struct Engine {
+  using Symbolic = klu::Symbolic;
+  using Numeric = klu::Numeric;
+  static constexpr const char* kName = "KLU";
+  static constexpr HandleKind kSymbolicKind = HandleKind::kKluSymbolic;
+  static constexpr HandleKind kNumericKind = HandleKind::kKluNumeric;
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> p, std::string* err) {
+    return klu::analyze(std::move(p), err);
+  }
+  static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
+                        std::shared_ptr<Numeric>* out) {
+    return klu::factor(s, cplx, std::move(values), hash, out);
+  }
+  static int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash) {
+    return klu::refactor(num, std::move(values), hash);
+  }
+};
 
 }  // namespace nativax::klu

@@ -4,8 +4,9 @@ from typing import Any
 
 from ._native import lib
 
-# The GPL engines this build links (their cache functions are `<name>_cache_info` etc. on the native module).
-_DIRECT = tuple(e for e in ("cholmod", "umfpack") if hasattr(lib, f"{e}_cache_info"))
+# The direct engines this build links (their cache functions are `<name>_cache_info` etc. on the native module;
+# the process-wide controls below apply to every engine's cache at once).
+_ENGINES = tuple(e for e in ("klu", "cholmod", "umfpack") if hasattr(lib, f"{e}_cache_info"))
 
 
 def cache_info() -> dict[str, Any]:
@@ -16,8 +17,8 @@ def cache_info() -> dict[str, Any]:
     recycling an idle entry of the same pattern (KLU: `klu_refactor`; CHOLMOD: numeric refactorization on the
     same symbolic factor; UMFPACK: a new numeric factorization on the same analysis).
     """
-    info: dict[str, Any] = {"klu": dict(lib.cache_info()), "handles": {"live": int(lib.live_handles())}}
-    for name in _DIRECT:
+    info: dict[str, Any] = {"handles": {"live": int(lib.live_handles())}}
+    for name in _ENGINES:
         info[name] = dict(getattr(lib, f"{name}_cache_info")())
     for name, extra in _extra_engines.items():
         info[name] = extra()
@@ -27,8 +28,6 @@ def cache_info() -> dict[str, Any]:
 def clear_caches() -> None:
     """Drop every cached analysis/factorization (solves in flight keep what they use until they finish)."""
     lib.clear_caches()
-    for name in _DIRECT:
-        getattr(lib, f"{name}_clear_cache")()
     for clear in _extra_clear.values():
         clear()
 
@@ -39,8 +38,6 @@ def set_cache_size(entries: int) -> None:
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 0:
         raise ValueError(f"`entries` must be a non-negative int, got {entries!r}")
     lib.set_cache_size(entries)
-    for name in _DIRECT:
-        getattr(lib, f"{name}_set_cache_size")(entries)
 
 
 def set_cache_bytes(max_bytes: int) -> None:
@@ -49,15 +46,11 @@ def set_cache_bytes(max_bytes: int) -> None:
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
         raise ValueError(f"`max_bytes` must be a non-negative int, got {max_bytes!r}")
     lib.set_cache_bytes(max_bytes)
-    for name in _DIRECT:
-        getattr(lib, f"{name}_set_cache_bytes")(max_bytes)
 
 
 def reset_cache_counters() -> None:
     """Zero the hit/miss/eviction/factorization counters (entries are kept)."""
     lib.reset_cache_counters()
-    for name in _DIRECT:
-        getattr(lib, f"{name}_reset_cache_counters")()
 
 
 def finalize() -> None:

@@ -136,5 +136,4 @@ class NumericHandle(_Handle):
     def rcond(self) -> float:
         """The engine's cheap reciprocal condition estimate (KLU, UMFPACK: min|U_ii| / max|U_ii|; CHOLMOD:
         (min L_ii / max L_ii)^2)."""
-        info = lib.handle_info if self.engine == "klu" else getattr(lib, f"{self.engine}_handle_info")
-        return float(info(self.id)["rcond"])
+        return float(getattr(lib, f"{self.engine}_handle_info")(self.id)["rcond"])

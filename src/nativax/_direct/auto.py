@@ -77,7 +77,7 @@ class Auto(lx.AbstractLinearSolver[_AutoState]):
         if psd and lib.HAS_CHOLMOD and pattern.is_structurally_symmetric:
             return "cholmod", "tagged positive (semi)definite with a symmetric pattern: Cholesky"
         with _f.analyze(_KLU_ENGINE, pattern.rows, pattern.cols, n, fn="Auto.choose") as sym:
-            info = lib.handle_info(sym.id)
+            info = lib.klu_symbolic_stats(sym.id)
         blocks, fill = int(info["nblocks"]), (float(info["lnz"]) + float(info["unz"])) / max(pattern.nnz, 1)
         if blocks >= max(2, self.btf_fraction * n):
             return "klu", f"circuit-like: {blocks} BTF blocks for n = {n}"
