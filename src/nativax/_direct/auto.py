@@ -18,9 +18,9 @@ from typing import Any
 import equinox as eqx
 import lineax as lx
 
-from .._native import lib
-from ..pattern import SparsityPattern
-from ..sparsify import as_sparse_operator
+from .._core.convert import as_sparse_operator
+from .._core.native import lib
+from .._core.pattern import SparsityPattern
 from . import functional as _f
 from .base import AbstractDirectSolver
 from .cholmod.solver import CHOLMOD
@@ -33,7 +33,7 @@ _MAX_DECISIONS = 256
 
 
 def _solver(name: str) -> AbstractDirectSolver:
-    from ..klu_solver import KLU
+    from .klu.solver import KLU
 
     return {"klu": KLU, "cholmod": CHOLMOD, "umfpack": UMFPACK}[name]()
 

@@ -27,13 +27,12 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
-from .. import _klu_shapes as shapes
-from .._status import MODE_A, MODE_T, to_result
-from ..handles import NumericHandle, SymbolicHandle
-from ..operators import SparseOperator
-from ..pattern import SparsityPattern
-from ..sparsify import as_sparse_operator
-from . import ffi
+from .._core.convert import as_sparse_operator
+from .._core.handles import NumericHandle, SymbolicHandle
+from .._core.operator import SparseOperator
+from .._core.pattern import SparsityPattern
+from .._core.status import MODE_A, MODE_T, to_result
+from . import ffi, shapes
 from . import functional as _f
 from .engine import Engine
 

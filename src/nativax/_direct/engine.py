@@ -4,7 +4,7 @@ handle functions), and the registry of engines this build has."""
 import dataclasses
 from typing import Any
 
-from .._native import lib
+from .._core.native import lib
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,10 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from .. import _klu_shapes as shapes
-from .._status import MODE_A, MODE_T, raise_if_failed
-from ..handles import NumericHandle, SingularMatrixError, SymbolicHandle
-from . import ffi
+from .._core.handles import NumericHandle, SingularMatrixError, SymbolicHandle
+from .._core.status import MODE_A, MODE_T, raise_if_failed
+from . import ffi, shapes
 from .engine import Engine
 
 

@@ -15,7 +15,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..._status import raise_if_failed
+from ..._core.status import raise_if_failed
 from ..engine import CHOLMOD
 from .solver import CHOLMOD as _Solver
 

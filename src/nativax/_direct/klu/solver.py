@@ -2,8 +2,8 @@
 
 from typing import ClassVar
 
-from ._direct.base import AbstractDirectSolver
-from ._direct import engine as _engine
+from .. import engine as _engine
+from ..base import AbstractDirectSolver
 
 
 class KLU(AbstractDirectSolver):

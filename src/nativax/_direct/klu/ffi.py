@@ -5,10 +5,10 @@ import jax
 import numpy as np
 from jaxtyping import Array, Inexact, Int
 
-from . import _native  # noqa: F401  (registers the FFI targets)
-from ._direct import ffi as _ffi
-from ._direct.engine import KLU
-from ._status import MODE_A, MODE_H, MODE_T
+from ..._core import native as _native  # noqa: F401  (registers the FFI targets)
+from ..._core.status import MODE_A, MODE_H, MODE_T
+from .. import ffi as _ffi
+from ..engine import KLU
 
 __all__ = ["MODE_A", "MODE_T", "MODE_H", "solve", "solve_symbolic", "solve_numeric", "dot", "handle_words"]
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Int
 
-from ._native import lib
+from .native import lib
 
 OK: int = lib.STATUS_OK
 SINGULAR: int = lib.STATUS_SINGULAR
