@@ -1,5 +1,6 @@
 // The floor for benchmarks/direct_bench.py: SuiteSparse UMFPACK called directly from C++ on the same matrix,
-// with nativax's Control (defaults, iterative refinement off).
+// with nativax's Control (defaults, iterative refinement off, CHOLMOD ordering rule: AMD, then METIS if fill
+// is high).
 // Input file (written by direct_bench.py): int64 n, int64 nnz, int32 Ap[n+1], int32 Ai[nnz], double Ax[nnz],
 // double b[n]. Prints median milliseconds of analyze, factor, refactor (numeric again), solve, analyze+factor+solve, and
 // factor bytes.
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   double ctl[UMFPACK_CONTROL], info[UMFPACK_INFO];
   umfpack_di_defaults(ctl);
   ctl[UMFPACK_IRSTEP] = 0;
+  ctl[UMFPACK_ORDERING] = UMFPACK_ORDERING_CHOLMOD;
   const int ni = static_cast<int>(n);
   std::vector<double> t_an, t_fa, t_re, t_so, t_total;
   double bytes = 0;

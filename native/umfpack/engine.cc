@@ -12,6 +12,9 @@ namespace nativax::umfpack {
 void control(double* c) {
   umfpack_di_defaults(c);
   c[UMFPACK_IRSTEP] = 0;
+  // AMD/COLAMD first, METIS when their fill is high (CHOLMOD's rule): nested dissection is what keeps 3-D
+  // meshes affordable; UMFPACK's own default is AMD/COLAMD only.
+  c[UMFPACK_ORDERING] = UMFPACK_ORDERING_CHOLMOD;
 }
 
 namespace {

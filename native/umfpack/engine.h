@@ -49,7 +49,8 @@ struct Engine {
   static int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);
 };
 
-// The Control array nativax uses (defaults, iterative refinement off: as a direct solver, like KLU).
+// The Control array nativax uses: defaults, except iterative refinement off (a direct solver, like KLU) and
+// the CHOLMOD ordering rule (AMD/COLAMD, then METIS when fill is high).
 void control(double* c);
 
 }  // namespace nativax::umfpack
