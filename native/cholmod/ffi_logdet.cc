@@ -15,7 +15,7 @@ namespace nativax::cholmod {
 namespace {
 
 ffi::Error LogdetImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::AnyBuffer values,
-                      ffi::Result<ffi::Buffer<ffi::F64>> logdet, ffi::Result<ffi::AnyBuffer> grad,
+                      ffi::Result<ffi::AnyBuffer> logdet, ffi::Result<ffi::AnyBuffer> grad,
                       ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t n, bool want_grad) {
   auto nnz = coo_nnz(rows, cols);
   if (!nnz) return nnz.error();
@@ -33,14 +33,18 @@ ffi::Error LogdetImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ff
   if (!s) return invalid(err);
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
     constexpr bool kComplex = !std::is_floating_point_v<T>;
+    using Real = decltype(std::real(T{}));
     if (values.element_type() != grad->element_type()) return invalid("the gradient must have the dtype of `values`");
+    if (logdet->element_type() != (sizeof(Real) == 8 ? ffi::DataType::F64 : ffi::DataType::F32)) {
+      return invalid("logdet must have the real dtype of `values`");
+    }
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
     T* g = reinterpret_cast<T*>(grad->untyped_data());
-    double* ld = logdet->typed_data();
+    Real* ld = reinterpret_cast<Real*>(logdet->untyped_data());
     int32_t* st = status->typed_data();
     const double nan = std::numeric_limits<double>::quiet_NaN();
     parallel_for(sets, [&](int64_t l) {
-      ld[l] = nan;
+      ld[l] = static_cast<Real>(nan);
       if (want_grad) std::fill(g + l * *nnz, g + (l + 1) * *nnz, T(nan));
       std::vector<double> csc;
       if (!coo_to_csc(*s->pattern, vals + l * *nnz, &csc)) {
@@ -51,7 +55,7 @@ ffi::Error LogdetImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ff
       std::shared_ptr<Numeric> num;
       st[l] = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num);
       if (st[l] != kOk) return;
-      ld[l] = num->logdet();
+      ld[l] = static_cast<Real>(num->logdet());
       if (!want_grad) return;
       std::vector<double> z;
       st[l] = num->selected_inverse_transposed(&z);
@@ -70,7 +74,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodLogdet, LogdetImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()
                                   .Arg<ffi::Buffer<ffi::S32>>()
                                   .Arg<ffi::AnyBuffer>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
                                   .Attr<int64_t>("n")

@@ -23,7 +23,7 @@ from .solver import CHOLMOD as _Solver
 def _native(rows, cols, v2, n: int, want_grad: bool):
     batch = v2.shape[:-1]
     out = (
-        jax.ShapeDtypeStruct(batch, jnp.float64),
+        jax.ShapeDtypeStruct(batch, jnp.finfo(v2.dtype).dtype),
         jax.ShapeDtypeStruct(v2.shape if want_grad else (0,), v2.dtype),
         jax.ShapeDtypeStruct(batch, jnp.int32),
     )
@@ -54,7 +54,7 @@ def logdet(operator: lx.AbstractLinearOperator) -> Float[Array, ""]:
     values = jnp.asarray(op.values)
     if jnp.issubdtype(values.dtype, jnp.integer) or values.dtype == jnp.bool_:
         raise TypeError(f"nativax.logdet: the operator's values must be floating or complex, got {values.dtype}")
-    dt = jnp.complex128 if jnp.iscomplexobj(values) else jnp.float64
+    dt = values.dtype if values.dtype not in (jnp.float16, jnp.bfloat16) else jnp.float32  # computed in double
     p = op.pattern
     # rows/cols stay numpy (static constants): traced arrays cannot be non-differentiable custom_jvp arguments.
     return _logdet(p.rows, p.cols, values.astype(dt)[None], p.shape[0])[0]
