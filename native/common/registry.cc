@@ -8,6 +8,14 @@ const char* handle_kind_name(HandleKind kind) {
       return "KLU symbolic analysis";
     case HandleKind::kKluNumeric:
       return "KLU numeric factorization";
+    case HandleKind::kCholmodSymbolic:
+      return "CHOLMOD symbolic analysis";
+    case HandleKind::kCholmodNumeric:
+      return "CHOLMOD numeric factorization";
+    case HandleKind::kUmfpackSymbolic:
+      return "UMFPACK symbolic analysis";
+    case HandleKind::kUmfpackNumeric:
+      return "UMFPACK numeric factorization";
   }
   return "unknown";
 }

@@ -10,7 +10,14 @@
 
 namespace nativax {
 
-enum class HandleKind : int { kKluSymbolic = 1, kKluNumeric = 2 };
+enum class HandleKind : int {
+  kKluSymbolic = 1,
+  kKluNumeric = 2,
+  kCholmodSymbolic = 3,
+  kCholmodNumeric = 4,
+  kUmfpackSymbolic = 5,
+  kUmfpackNumeric = 6,
+};
 
 const char* handle_kind_name(HandleKind kind);
 

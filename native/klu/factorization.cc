@@ -19,15 +19,6 @@ int32_t status_from_common(const klu_common& c) {
   return c.status == KLU_OK ? kOk : kFailed;
 }
 
-template <typename T>
-inline bool is_finite_value(const T& v) {
-  return std::isfinite(v);
-}
-template <typename T>
-inline bool is_finite_value(const std::complex<T>& v) {
-  return std::isfinite(v.real()) && std::isfinite(v.imag());
-}
-
 }  // namespace
 
 Symbolic::~Symbolic() {
@@ -48,11 +39,6 @@ Numeric::~Numeric() {
   }
 }
 
-bool Numeric::matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const {
-  return h == hash && s == symbolic.get() && cplx == is_complex && v.size() == values.size() &&
-         std::memcmp(v.data(), values.data(), v.size() * sizeof(double)) == 0;
-}
-
 std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
   Common c;
   auto s = std::make_shared<Symbolic>();
@@ -71,37 +57,6 @@ std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::s
   s->native_bytes = c.c.memusage;
   return s;
 }
-
-template <typename T>
-bool coo_to_csc(const Pattern& p, const T* coo, std::vector<double>* csc) {
-  constexpr bool kComplex = !std::is_floating_point_v<T>;
-  const int64_t m = p.csc_nnz();
-  csc->assign(kComplex ? 2 * m : m, 0.0);
-  double* out = csc->data();
-  bool finite = true;
-  const int64_t nnz = p.coo_nnz();
-  const int32_t* slot = p.slot.data();
-  for (int64_t k = 0; k < nnz; ++k) {
-    const T v = coo[k];
-    finite &= is_finite_value(v);
-    if constexpr (kComplex) {
-      out[2 * slot[k]] += static_cast<double>(v.real());
-      out[2 * slot[k] + 1] += static_cast<double>(v.imag());
-    } else {
-      out[slot[k]] += static_cast<double>(v);
-    }
-  }
-  return finite;
-}
-
-template bool coo_to_csc<float>(const Pattern&, const float*, std::vector<double>*);
-template bool coo_to_csc<double>(const Pattern&, const double*, std::vector<double>*);
-template bool coo_to_csc<std::complex<float>>(const Pattern&, const std::complex<float>*,
-                                              std::vector<double>*);
-template bool coo_to_csc<std::complex<double>>(const Pattern&, const std::complex<double>*,
-                                               std::vector<double>*);
-
-uint64_t values_hash(const std::vector<double>& v) { return hash_bytes(v.data(), v.size() * sizeof(double)); }
 
 int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                std::shared_ptr<Numeric>* out) {
@@ -164,9 +119,10 @@ int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
   return kOk;
 }
 
-int32_t solve_inplace(Numeric* n, int mode, double* work, int64_t nrhs) {
+int32_t Numeric::solve_inplace(int mode, double* work, int64_t nrhs) {
   if (nrhs == 0) return kOk;
   Common c;
+  Numeric* n = this;
   Symbolic* s = n->symbolic.get();
   const int ldim = static_cast<int>(s->pattern->n);
   std::lock_guard<std::mutex> lock(n->mu);

@@ -1,4 +1,5 @@
-// RAII owners of KLU symbolic/numeric objects and the operations on them (factor, refactor, solve).
+// SuiteSparse KLU as a direct engine (common/engine.h): RAII owners of KLU symbolic/numeric objects and the
+// operations on them (analyze, factor, refactor, solve).
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -7,20 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "klu/pattern.h"
+#include "common/factorization.h"
+#include "common/pattern.h"
+#include "common/registry.h"
+#include "common/status.h"
+#include "common/values.h"
 
 #include <klu.h>  // has its own extern "C" guard
 
 namespace nativax::klu {
-
-// Per-solve status codes (mirrored in nativax/_status.py).
-enum Status : int32_t {
-  kOk = 0,
-  kSingular = 1,          // zero pivot / structurally singular
-  kNonFiniteMatrix = 2,   // NaN or Inf among the matrix values
-  kNonFiniteRhs = 3,      // NaN or Inf in the right-hand side
-  kFailed = 4,            // KLU reported an error (out of memory, too large)
-};
 
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
@@ -36,30 +32,11 @@ struct Symbolic {
 // KLU's analyze step (BTF + AMD ordering) on a validated pattern.
 std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
 
-struct Numeric {
-  std::shared_ptr<Symbolic> symbolic;
-  bool is_complex = false;
-  std::vector<double> values;  // CSC values (interleaved re/im if complex): the exact cache key
-  uint64_t hash = 0;
-  klu_numeric* num = nullptr;
-  double rcond = 0.0;
-  size_t native_bytes = 0;
-  int64_t refactors = 0;   // successful in-place klu_refactor calls
-  std::mutex mu;           // KLU solves use the Numeric's workspace; refactor rewrites it
-  Numeric() = default;
-  Numeric(const Numeric&) = delete;
-  Numeric& operator=(const Numeric&) = delete;
-  ~Numeric();
-  size_t bytes() const { return native_bytes + values.size() * sizeof(double); }
-  bool matches(const Symbolic* s, bool cplx, const std::vector<double>& v, uint64_t h) const;
+struct Numeric : FactorizationBase<Symbolic> {
+  klu_numeric* num = nullptr;  // KLU solves use its workspace, so they hold `mu`
+  ~Numeric() override;
+  int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
 };
-
-// Scatter COO values (input dtype T) into CSC order in double precision, summing duplicates.
-// Returns false when any value is NaN or Inf.
-template <typename T>
-bool coo_to_csc(const Pattern& p, const T* coo, std::vector<double>* csc);
-
-uint64_t values_hash(const std::vector<double>& v);
 
 // Full numeric factorization. On kOk, *out holds a fresh Numeric.
 int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
@@ -70,8 +47,23 @@ int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double
 // `num` exclusively or hold num->mu.
 int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);
 
-// Solve op(A) X = B in place; work is column-major n x nrhs (interleaved re/im when complex).
-// mode 0: A, 1: A^T, 2: A^H. Locks num->mu.
-int32_t solve_inplace(Numeric* num, int mode, double* work, int64_t nrhs);
+
+struct Engine {
+  using Symbolic = klu::Symbolic;
+  using Numeric = klu::Numeric;
+  static constexpr const char* kName = "KLU";
+  static constexpr HandleKind kSymbolicKind = HandleKind::kKluSymbolic;
+  static constexpr HandleKind kNumericKind = HandleKind::kKluNumeric;
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> p, std::string* err) {
+    return klu::analyze(std::move(p), err);
+  }
+  static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
+                        std::shared_ptr<Numeric>* out) {
+    return klu::factor(s, cplx, std::move(values), hash, out);
+  }
+  static int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash) {
+    return klu::refactor(num, std::move(values), hash);
+  }
+};
 
 }  // namespace nativax::klu

@@ -2,39 +2,37 @@
 #include <complex>
 
 #include "common/thread_pool.h"
-#include "klu/batch_solve.h"
-#include "klu/ffi_common.h"
+#include "common/batch_solve.h"
+#include "common/ffi.h"
 
 namespace nativax::klu {
 namespace {
 
 ffi::Error DotImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::AnyBuffer values,
                    ffi::AnyBuffer xin, ffi::Result<ffi::AnyBuffer> y, int64_t n_rows) {
-  std::string err;
-  int64_t nr, nc;
-  if (!index_vector(rows, "rows", &nr, &err) || !index_vector(cols, "cols", &nc, &err)) return invalid(err);
-  if (nr != nc) return invalid("`rows` and `cols` must have the same length");
+  auto nr = coo_nnz(rows, cols);
+  if (!nr) return nr.error();
   auto vd = values.dimensions();
   auto xd = xin.dimensions();
   auto yd = y->dimensions();
-  if (vd.size() < 1 || vd.back() != nr) return invalid("`values` last dimension must equal nnz");
+  if (vd.size() < 1 || vd.back() != *nr) return invalid("`values` last dimension must equal nnz");
   if (xd.size() < 2 || yd.size() < 2 || yd[yd.size() - 2] != n_rows || yd.back() != xd.back()) {
     return invalid("`x` must have shape (..., n_cols, k)");
   }
   if (values.element_type() != xin.element_type() || xin.element_type() != y->element_type()) {
     return invalid("`values`, `x` and the result must share one dtype");
   }
-  const int64_t n_cols = xd[xd.size() - 2], k = xd.back(), nnz = nr;
+  const int64_t n_cols = xd[xd.size() - 2], k = xd.back(), nnz = *nr;
   const int32_t* r = rows.typed_data();
   const int32_t* c = cols.typed_data();
   for (int64_t i = 0; i < nnz; ++i) {
     if (r[i] < 0 || r[i] >= n_rows) return invalid("`rows` index out of range at position " + std::to_string(i));
     if (c[i] < 0 || c[i] >= n_cols) return invalid("`cols` index out of range at position " + std::to_string(i));
   }
-  std::vector<int64_t> v_index, x_index;
-  if (!broadcast_indices(dims_of(vd, 1), dims_of(xd, 2), dims_of(yd, 2), &v_index, &x_index, &err)) {
-    return invalid(err);
-  }
+  auto bc = broadcast(dims_of(vd, 1), dims_of(xd, 2), dims_of(yd, 2));
+  if (!bc) return bc.error();
+  const std::vector<int64_t>& v_index = bc->v_index;
+  const std::vector<int64_t>& x_index = bc->b_index;
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
     const T* v = reinterpret_cast<const T*>(values.untyped_data());
     const T* xx = reinterpret_cast<const T*>(xin.untyped_data());

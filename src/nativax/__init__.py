@@ -19,10 +19,20 @@ from ._core.handles import FreedHandleError as FreedHandleError
 from ._core.handles import NumericHandle as NumericHandle
 from ._core.handles import SingularMatrixError as SingularMatrixError
 from ._core.handles import SymbolicHandle as SymbolicHandle
+from ._core.native import lib as _lib
 from ._core.operator import SparseOperator as SparseOperator
 from ._core.pattern import SparsityPattern as SparsityPattern
+from ._direct.auto import Auto as Auto
+from ._direct.cholmod.logdet import logdet as logdet
+from ._direct.cholmod.solver import CHOLMOD as CHOLMOD
 from ._direct.klu.solver import KLU as KLU
+from ._direct.umfpack.solver import UMFPACK as UMFPACK
 from ._distributed.factor import NotPositiveDefiniteError as NotPositiveDefiniteError
 from ._distributed.solver import DistributedCholesky as DistributedCholesky
+
+has_cholmod: bool = bool(_lib.HAS_CHOLMOD)
+"""Whether this build links CHOLMOD (GPL build, `NATIVAX_GPL=ON`, library found)."""
+has_umfpack: bool = bool(_lib.HAS_UMFPACK)
+"""Whether this build links UMFPACK (GPL build, `NATIVAX_GPL=ON`, library found)."""
 
 __version__ = "0.1.0"

@@ -4,14 +4,22 @@ from typing import Any
 
 from .native import lib
 
+# The direct engines this build links (their cache functions are `<name>_cache_info` etc. on the native module;
+# the process-wide controls below apply to every engine's cache at once).
+_ENGINES = tuple(e for e in ("klu", "cholmod", "umfpack") if hasattr(lib, f"{e}_cache_info"))
+
 
 def cache_info() -> dict[str, Any]:
     """Per-engine cache statistics: entries, bytes, hits, misses, evictions, plus factorization counts.
 
-    `klu.factorizations` counts full numeric factorizations made by cache-managed solves;
-    `klu.refactorizations` counts those served by recycling an entry with `klu_refactor`.
+    One entry per direct engine in this build (`klu`, and `cholmod`/`umfpack` when linked). `factorizations`
+    counts full numeric factorizations made by cache-managed solves; `refactorizations` counts those served by
+    recycling an idle entry of the same pattern (KLU: `klu_refactor`; CHOLMOD: numeric refactorization on the
+    same symbolic factor; UMFPACK: a new numeric factorization on the same analysis).
     """
-    info: dict[str, Any] = {"klu": dict(lib.cache_info()), "handles": {"live": int(lib.live_handles())}}
+    info: dict[str, Any] = {"handles": {"live": int(lib.live_handles())}}
+    for name in _ENGINES:
+        info[name] = dict(getattr(lib, f"{name}_cache_info")())
     for name, extra in _extra_engines.items():
         info[name] = extra()
     return info
@@ -25,14 +33,16 @@ def clear_caches() -> None:
 
 
 def set_cache_size(entries: int) -> None:
-    """Set the KLU cache capacity (entries per cache). 0 = isolated mode: build and free on every call."""
+    """Set every direct engine's cache capacity (entries per cache). 0 = isolated mode: build and free on
+    every call."""
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 0:
         raise ValueError(f"`entries` must be a non-negative int, got {entries!r}")
     lib.set_cache_size(entries)
 
 
 def set_cache_bytes(max_bytes: int) -> None:
-    """Set the byte budget of the KLU numeric cache (least-recently-used entries are evicted beyond it)."""
+    """Set the byte budget of each direct engine's numeric cache (least-recently-used entries are evicted
+    beyond it)."""
     if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
         raise ValueError(f"`max_bytes` must be a non-negative int, got {max_bytes!r}")
     lib.set_cache_bytes(max_bytes)

@@ -20,7 +20,8 @@ class FreedHandleError(RuntimeError):
 
 
 class SingularMatrixError(np.linalg.LinAlgError):
-    """Raised by eager KLU factorizations when the matrix is singular."""
+    """Raised by eager factorizations when the matrix is singular (or, for CHOLMOD, not positive definite
+    or not symmetric)."""
 
 
 class _Handle:
@@ -80,16 +81,21 @@ class _Handle:
 
 
 class SymbolicHandle(_Handle):
-    """A KLU symbolic analysis (ordering) of one sparsity pattern."""
+    """A symbolic analysis (ordering) of one sparsity pattern by one engine (`engine`: "klu", "cholmod",
+    "umfpack")."""
 
-    __slots__ = ("n", "rows", "cols")
-    _kind = "KLU symbolic"
+    __slots__ = ("n", "rows", "cols", "engine")
 
-    def __init__(self, handle_id: int, n: int, rows: np.ndarray, cols: np.ndarray):
+    def __init__(self, handle_id: int, n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu"):
         super().__init__(handle_id)
         self.n = n
         self.rows = rows
         self.cols = cols
+        self.engine = engine
+
+    @property
+    def _kind(self) -> str:  # type: ignore[override]
+        return f"{self.engine.upper()} symbolic"
 
     @property
     def nnz(self) -> int:
@@ -98,10 +104,18 @@ class SymbolicHandle(_Handle):
 
 
 class NumericHandle(_Handle):
-    """A KLU numeric LU factorization of one matrix (pattern + values)."""
+    """A numeric factorization of one matrix (pattern + values) by the engine of its symbolic analysis."""
 
     __slots__ = ("symbolic", "values")
-    _kind = "KLU numeric"
+
+    @property
+    def _kind(self) -> str:  # type: ignore[override]
+        return f"{self.engine.upper()} numeric"
+
+    @property
+    def engine(self) -> str:
+        """The engine that made the factorization ("klu", "cholmod", "umfpack")."""
+        return self.symbolic.engine
 
     def __init__(self, handle_id: int, symbolic: SymbolicHandle, values: np.ndarray):
         super().__init__(handle_id)
@@ -120,5 +134,6 @@ class NumericHandle(_Handle):
 
     @property
     def rcond(self) -> float:
-        """KLU's cheap reciprocal condition estimate min|U_ii| / max|U_ii|."""
-        return float(lib.handle_info(self.id)["rcond"])
+        """The engine's cheap reciprocal condition estimate (KLU, UMFPACK: min|U_ii| / max|U_ii|; CHOLMOD:
+        (min L_ii / max L_ii)^2)."""
+        return float(getattr(lib, f"{self.engine}_handle_info")(self.id)["rcond"])

@@ -1,1 +1,1 @@
-"""Sparse direct solvers: the engine-agnostic layer (shapes, lineax wiring) and one folder per engine."""
+"""Sparse direct engines (KLU, CHOLMOD, UMFPACK) on one engine-agnostic layer; see `base.py`."""

@@ -1,65 +1,36 @@
-"""Raw XLA FFI calls into the native KLU handlers. No autodiff here; shapes are already canonical:
-values (Lv, nnz), right-hand sides (Lb, n, k) with Lv, Lb in {1, L}. Batching under `jax.vmap` uses
-`expand_dims`, which the native side broadcasts, so a vmapped solve is one native call."""
+"""Raw XLA FFI calls into the native KLU handlers: the generic engine calls (`_direct/ffi.py`) bound to KLU,
+plus KLU's COO mat-vec. Shapes are canonical: values (Lv, nnz), right-hand sides (Lb, n, k)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Int
 
-from ..._core import native  # noqa: F401  (registers the FFI targets)
+from ..._core import native as _native  # noqa: F401  (registers the FFI targets)
+from ..._core.status import MODE_A, MODE_H, MODE_T
+from .. import ffi as _ffi
+from ..engine import KLU
 
-MODE_A, MODE_T, MODE_H = 0, 1, 2
+__all__ = ["MODE_A", "MODE_T", "MODE_H", "solve", "solve_symbolic", "solve_numeric", "dot", "handle_words"]
 
-
-def _out(values_batch: int, b: jax.Array) -> tuple[jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
-    batch = max(values_batch, b.shape[0])
-    return (
-        jax.ShapeDtypeStruct((batch, *b.shape[1:]), b.dtype),
-        jax.ShapeDtypeStruct((batch,), jnp.int32),
-    )
+handle_words = _ffi.handle_words
 
 
 def solve(
-    rows: Int[Array, " nnz"],
-    cols: Int[Array, " nnz"],
-    values: Inexact[Array, "lv nnz"],
-    b: Inexact[Array, "lb n k"],
+    rows: Int[Array, " nnz"], cols: Int[Array, " nnz"], values: Inexact[Array, "lv nnz"], b: Inexact[Array, "lb n k"],
     mode: int,
 ) -> tuple[Inexact[Array, "l n k"], Int[Array, " l"]]:
-    """Solve op(A) x = b with a cache-managed factorization; returns (x, status)."""
-    call = jax.ffi.ffi_call("nativax_klu_solve", _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status = call(rows, cols, values, b, mode=np.int64(mode))
-    return x, status
-
-
-def handle_words(handle_id: int) -> np.ndarray:
-    """A handle id as the native side reads it: a runtime (2,) uint32 operand (low word, high word).
-
-    An operand rather than an FFI attribute, so the compiled solve does not depend on which handle it uses:
-    one executable serves every handle (a new handle after each `refactor` costs no XLA compile, and JAX's
-    executable caches do not grow with the number of handles ever used)."""
-    u = int(handle_id) & 0xFFFFFFFFFFFFFFFF
-    return np.array([u & 0xFFFFFFFF, u >> 32], dtype=np.uint32)
+    """Solve op(A) x = b with a cache-managed KLU factorization; returns (x, status)."""
+    return _ffi.solve(KLU, rows, cols, values, b, mode)
 
 
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
-    call = jax.ffi.ffi_call("nativax_klu_solve_symbolic", _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status = call(handle_words(handle_id), values, b, mode=np.int64(mode))
-    return x, status
+    return _ffi.solve_symbolic(KLU, handle_id, values, b, mode)
 
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
     """Solve with a held numeric factorization (no values involved)."""
-    return solve_numeric_words(handle_words(handle_id), b, mode)
-
-
-def solve_numeric_words(words: Array | np.ndarray, b: Array, mode: int) -> tuple[Array, Array]:
-    """As `solve_numeric`, with the handle already in its (2,) uint32 operand form (may be traced)."""
-    call = jax.ffi.ffi_call("nativax_klu_solve_numeric", _out(1, b), vmap_method="expand_dims")
-    x, status = call(words, b, mode=np.int64(mode))
-    return x, status
+    return _ffi.solve_numeric(KLU, handle_words(handle_id), b, mode)
 
 
 def dot(rows: Array, cols: Array, values: Array, x: Array, n_rows: int) -> Array:

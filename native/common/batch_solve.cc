@@ -1,4 +1,5 @@
-#include "klu/batch_solve.h"
+#include "common/batch_solve.h"
+#include "common/status.h"
 
 #include <cmath>
 #include <complex>
@@ -7,7 +8,7 @@
 
 #include "common/thread_pool.h"
 
-namespace nativax::klu {
+namespace nativax {
 namespace {
 
 template <typename T>
@@ -35,22 +36,21 @@ void fill_nan(T* x, int64_t count) {
 
 }  // namespace
 
-bool broadcast_indices(const std::vector<int64_t>& v_batch, const std::vector<int64_t>& b_batch,
-                       const std::vector<int64_t>& out_batch, std::vector<int64_t>* v_index,
-                       std::vector<int64_t>* b_index, std::string* err) {
+ffi::ErrorOr<Broadcast> broadcast(const std::vector<int64_t>& v_batch, const std::vector<int64_t>& b_batch,
+                                  const std::vector<int64_t>& out_batch) {
   const size_t r = out_batch.size();
   if (v_batch.size() > r || b_batch.size() > r) {
-    *err = "batch dimensions of `values`/`b` exceed those of the output";
-    return false;
+    return ffi::Unexpected(invalid("batch dimensions of `values`/`b` exceed those of the output"));
   }
+  std::string err;
   auto strides = [&](const std::vector<int64_t>& dims, const char* name, std::vector<int64_t>* st) {
     st->assign(r, 0);
     int64_t s = 1;
     for (size_t i = 0; i < dims.size(); ++i) {
       size_t d = dims.size() - 1 - i, o = r - 1 - i;
       if (dims[d] != 1 && dims[d] != out_batch[o]) {
-        *err = std::string("batch dimension of `") + name + "` (" + std::to_string(dims[d]) +
-               ") does not broadcast to " + std::to_string(out_batch[o]);
+        err = std::string("batch dimension of `") + name + "` (" + std::to_string(dims[d]) +
+              ") does not broadcast to " + std::to_string(out_batch[o]);
         return false;
       }
       (*st)[o] = dims[d] == 1 ? 0 : s;
@@ -59,11 +59,12 @@ bool broadcast_indices(const std::vector<int64_t>& v_batch, const std::vector<in
     return true;
   };
   std::vector<int64_t> sv, sb;
-  if (!strides(v_batch, "values", &sv) || !strides(b_batch, "b", &sb)) return false;
+  if (!strides(v_batch, "values", &sv) || !strides(b_batch, "b", &sb)) return ffi::Unexpected(invalid(err));
   int64_t total = 1;
   for (auto d : out_batch) total *= d;
-  v_index->assign(total, 0);
-  b_index->assign(total, 0);
+  Broadcast bc;
+  bc.v_index.assign(total, 0);
+  bc.b_index.assign(total, 0);
   std::vector<int64_t> idx(r, 0);
   for (int64_t o = 0; o < total; ++o) {
     int64_t vi = 0, bi = 0;
@@ -71,20 +72,21 @@ bool broadcast_indices(const std::vector<int64_t>& v_batch, const std::vector<in
       vi += idx[d] * sv[d];
       bi += idx[d] * sb[d];
     }
-    (*v_index)[o] = vi;
-    (*b_index)[o] = bi;
+    bc.v_index[o] = vi;
+    bc.b_index[o] = bi;
     for (size_t d = r; d-- > 0;) {
       if (++idx[d] < out_batch[d]) break;
       idx[d] = 0;
     }
   }
-  return true;
+  return bc;
 }
 
 template <typename T>
-void solve_batched(const NumericProvider& provider, int64_t n_value_sets, const std::vector<int64_t>& v_index,
-                   const std::vector<int64_t>& b_index, const T* b, T* x, int32_t* status, int64_t n,
-                   int64_t k, int mode) {
+void solve_batched(const FactorizationProvider& provider, int64_t n_value_sets, const Broadcast& bc,
+                   const T* b, T* x, int32_t* status, int64_t n, int64_t k, int mode) {
+  const std::vector<int64_t>& v_index = bc.v_index;
+  const std::vector<int64_t>& b_index = bc.b_index;
   using Tr = Traits<T>;
   constexpr int W = Tr::kComplex ? 2 : 1;
   const int64_t block = n * k;
@@ -96,9 +98,9 @@ void solve_batched(const NumericProvider& provider, int64_t n_value_sets, const 
   }
   parallel_for(static_cast<int64_t>(active.size()), [&](int64_t a) {
     const auto& group = groups[active[a]];
-    std::shared_ptr<Numeric> num;
+    std::shared_ptr<Factorization> num;
     int32_t st = provider(active[a], &num);
-    if (st == kOk && Tr::kComplex != num->is_complex) st = kFailed;  // guarded by the Python layer
+    if (st == kOk && Tr::kComplex != num->complex_values()) st = kFailed;  // guarded by the Python layer
     std::vector<int64_t> good;
     for (int64_t o : group) {
       const T* src = b + b_index[o] * block;
@@ -125,7 +127,7 @@ void solve_batched(const NumericProvider& provider, int64_t n_value_sets, const 
         }
       }
     }
-    int32_t sst = solve_inplace(num.get(), mode, work.data(), ncols);
+    int32_t sst = num->solve_inplace(mode, work.data(), ncols);
     for (size_t g = 0; g < good.size(); ++g) {
       T* dst = x + good[g] * block;
       if (sst != kOk) {
@@ -152,18 +154,13 @@ void solve_batched(const NumericProvider& provider, int64_t n_value_sets, const 
   });
 }
 
-template void solve_batched<float>(const NumericProvider&, int64_t, const std::vector<int64_t>&,
-                                   const std::vector<int64_t>&, const float*, float*, int32_t*, int64_t,
-                                   int64_t, int);
-template void solve_batched<double>(const NumericProvider&, int64_t, const std::vector<int64_t>&,
-                                    const std::vector<int64_t>&, const double*, double*, int32_t*, int64_t,
-                                    int64_t, int);
-template void solve_batched<std::complex<float>>(const NumericProvider&, int64_t, const std::vector<int64_t>&,
-                                                 const std::vector<int64_t>&, const std::complex<float>*,
-                                                 std::complex<float>*, int32_t*, int64_t, int64_t, int);
-template void solve_batched<std::complex<double>>(const NumericProvider&, int64_t,
-                                                  const std::vector<int64_t>&, const std::vector<int64_t>&,
-                                                  const std::complex<double>*, std::complex<double>*,
-                                                  int32_t*, int64_t, int64_t, int);
+#define NATIVAX_INSTANTIATE(T)                                                                          \
+  template void solve_batched<T>(const FactorizationProvider&, int64_t, const Broadcast&, const T*, T*, int32_t*, \
+                                 int64_t, int64_t, int);
+NATIVAX_INSTANTIATE(float)
+NATIVAX_INSTANTIATE(double)
+NATIVAX_INSTANTIATE(std::complex<float>)
+NATIVAX_INSTANTIATE(std::complex<double>)
+#undef NATIVAX_INSTANTIATE
 
-}  // namespace nativax::klu
+}  // namespace nativax

@@ -1,4 +1,5 @@
-// Small helpers shared by the KLU FFI handlers: dtype dispatch and shape plumbing.
+// Helpers shared by every FFI handler: the one error constructor, dtype dispatch, handle operands and shape
+// plumbing. Fallible helpers return XLA FFI's ErrorOr<T>, so a handler forwards their error unchanged.
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -7,7 +8,7 @@
 
 #include "xla/ffi/api/ffi.h"
 
-namespace nativax::klu {
+namespace nativax {
 
 namespace ffi = xla::ffi;
 
@@ -23,41 +24,45 @@ inline int64_t prod(const std::vector<int64_t>& v) {
   return p;
 }
 
-inline ffi::Error invalid(const std::string& msg) {
-  return ffi::Error(ffi::ErrorCode::kInvalidArgument, "nativax: " + msg);
-}
+// The one way a handler reports bad arguments: an InvalidArgument error prefixed "nativax: ".
+inline ffi::Error invalid(const std::string& msg) { return ffi::Error::InvalidArgument("nativax: " + msg); }
 
 // A handle id travels as a runtime operand, two uint32 words (low, high), not as an attribute: then one
 // compiled executable serves every handle of the same shapes, instead of XLA compiling (and JAX caching) a new
 // executable for each handle, e.g. after every `refactor`. Shape (2,), or (1, ..., 1, 2) under vmap.
-inline bool handle_id(ffi::Buffer<ffi::U32>& h, int64_t* id, std::string* err) {
+inline ffi::ErrorOr<int64_t> handle_id(ffi::Buffer<ffi::U32>& h) {
   auto d = h.dimensions();
   bool ok = d.size() >= 1 && d.back() == 2;
   for (size_t i = 0; ok && i + 1 < d.size(); ++i) ok = d[i] == 1;
   if (!ok) {
-    *err = "a handle id must be one (2,) uint32 operand; batching (vmap) over handles is not supported";
-    return false;
+    return ffi::Unexpected(
+        invalid("a handle id must be one (2,) uint32 operand; batching (vmap) over handles is not supported"));
   }
   const uint32_t* w = h.typed_data();
-  *id = static_cast<int64_t>((static_cast<uint64_t>(w[1]) << 32) | static_cast<uint64_t>(w[0]));
-  return true;
+  return static_cast<int64_t>((static_cast<uint64_t>(w[1]) << 32) | static_cast<uint64_t>(w[0]));
 }
 
 // Checks that an index buffer is (1, ..., 1, nnz) and returns nnz.
-inline bool index_vector(ffi::Buffer<ffi::S32>& idx, const char* name, int64_t* nnz, std::string* err) {
+inline ffi::ErrorOr<int64_t> index_vector(ffi::Buffer<ffi::S32>& idx, const char* name) {
   auto d = idx.dimensions();
-  if (d.size() == 0) {
-    *err = std::string("`") + name + "` must be a 1-D index array";
-    return false;
-  }
+  if (d.size() == 0) return ffi::Unexpected(invalid(std::string("`") + name + "` must be a 1-D index array"));
   for (size_t i = 0; i + 1 < d.size(); ++i) {
     if (d[i] != 1) {
-      *err = std::string("batching (vmap) over `") + name + "` is not supported; the pattern must be shared";
-      return false;
+      return ffi::Unexpected(
+          invalid(std::string("batching (vmap) over `") + name + "` is not supported; the pattern must be shared"));
     }
   }
-  *nnz = d.back();
-  return true;
+  return static_cast<int64_t>(d.back());
+}
+
+// The nnz of a (rows, cols) pair of COO index operands.
+inline ffi::ErrorOr<int64_t> coo_nnz(ffi::Buffer<ffi::S32>& rows, ffi::Buffer<ffi::S32>& cols) {
+  auto nr = index_vector(rows, "rows");
+  if (!nr) return nr;
+  auto nc = index_vector(cols, "cols");
+  if (!nc) return nc;
+  if (*nr != *nc) return ffi::Unexpected(invalid("`rows` and `cols` must have the same length"));
+  return *nr;
 }
 
 // Calls f.template operator()<T>() with T the C++ type of a floating/complex dtype.
@@ -77,4 +82,4 @@ ffi::Error dispatch_float(ffi::DataType dt, F&& f) {
   }
 }
 
-}  // namespace nativax::klu
+}  // namespace nativax

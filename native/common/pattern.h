@@ -1,4 +1,4 @@
-// An exact sparsity pattern: the user's COO (row, col) lists plus the CSC structure KLU needs and the map
+// An exact sparsity pattern: the user's COO (row, col) lists plus the CSC structure the direct engines need and the map
 // from each COO entry to its CSC slot (duplicates share a slot and are summed).
 #pragma once
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace nativax::klu {
+namespace nativax {
 
 struct Pattern {
   int64_t n = 0;                 // the matrix is n x n
@@ -29,4 +29,4 @@ uint64_t pattern_hash(int64_t n, const int32_t* rows, const int32_t* cols, int64
 std::shared_ptr<const Pattern> build_pattern(int64_t n, const int32_t* rows, const int32_t* cols,
                                              int64_t nnz, uint64_t hash, std::string* err);
 
-}  // namespace nativax::klu
+}  // namespace nativax

@@ -1,4 +1,4 @@
-#include "klu/pattern.h"
+#include "common/pattern.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,7 +6,7 @@
 
 #include "common/hash.h"
 
-namespace nativax::klu {
+namespace nativax {
 
 size_t Pattern::bytes() const {
   return sizeof(int32_t) * (rows.size() + cols.size() + Ap.size() + Ai.size() + slot.size());
@@ -31,7 +31,7 @@ std::shared_ptr<const Pattern> build_pattern(int64_t n, const int32_t* rows, con
     return nullptr;
   }
   if (n > INT32_MAX - 1 || nnz > INT32_MAX - 1) {
-    *err = "matrix too large for 32-bit KLU indices (n=" + std::to_string(n) +
+    *err = "matrix too large for 32-bit sparse-direct indices (n=" + std::to_string(n) +
            ", nnz=" + std::to_string(nnz) + ")";
     return nullptr;
   }
@@ -77,4 +77,4 @@ std::shared_ptr<const Pattern> build_pattern(int64_t n, const int32_t* rows, con
   return p;
 }
 
-}  // namespace nativax::klu
+}  // namespace nativax

@@ -1,0 +1,62 @@
+# Finds the GPL-licensed SuiteSparse engines nativax can link: CHOLMOD (its Supernodal module is GPL-2.0+) and
+# UMFPACK (GPL-2.0+), with the BLAS/LAPACK they use. Defines Nativax::CHOLMOD / Nativax::UMFPACK and sets
+# NATIVAX_HAVE_CHOLMOD / NATIVAX_HAVE_UMFPACK. SuiteSparse >= 7 CMake configs first, then Debian/Ubuntu-style
+# headers (include/suitesparse) and plain libraries (SuiteSparse 5.x). Missing engines are skipped, not fatal.
+set(NATIVAX_HAVE_CHOLMOD 0)
+set(NATIVAX_HAVE_UMFPACK 0)
+if(NOT NATIVAX_GPL)
+  message(STATUS "nativax: NATIVAX_GPL=OFF, building KLU only (LGPL)")
+  return()
+endif()
+
+find_package(BLAS QUIET)
+find_package(LAPACK QUIET)
+
+find_package(CHOLMOD CONFIG QUIET HINTS ${_ss_hints})
+if(CHOLMOD_FOUND AND TARGET SuiteSparse::CHOLMOD)
+  add_library(Nativax::CHOLMOD INTERFACE IMPORTED)
+  target_link_libraries(Nativax::CHOLMOD INTERFACE SuiteSparse::CHOLMOD)
+  set(NATIVAX_HAVE_CHOLMOD 1)
+  message(STATUS "nativax: CHOLMOD ${CHOLMOD_VERSION} via CMake config")
+endif()
+find_package(UMFPACK CONFIG QUIET HINTS ${_ss_hints})
+if(UMFPACK_FOUND AND TARGET SuiteSparse::UMFPACK)
+  add_library(Nativax::UMFPACK INTERFACE IMPORTED)
+  target_link_libraries(Nativax::UMFPACK INTERFACE SuiteSparse::UMFPACK)
+  set(NATIVAX_HAVE_UMFPACK 1)
+  message(STATUS "nativax: UMFPACK ${UMFPACK_VERSION} via CMake config")
+endif()
+
+# Manual search: one header plus a list of libraries per engine.
+function(_nativax_find_engine name header libs out)
+  find_path(${name}_INCLUDE_DIR ${header} HINTS ${_ss_hints} PATH_SUFFIXES include/suitesparse include)
+  set(_found "")
+  foreach(_lib ${libs})
+    find_library(SS_${_lib}_LIBRARY NAMES ${_lib} HINTS ${_ss_hints}
+                 PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu lib/aarch64-linux-gnu)
+    if(NOT SS_${_lib}_LIBRARY)
+      message(STATUS "nativax: ${name} not found (missing library ${_lib}); building without it")
+      set(${out} 0 PARENT_SCOPE)
+      return()
+    endif()
+    list(APPEND _found "${SS_${_lib}_LIBRARY}")
+  endforeach()
+  if(NOT ${name}_INCLUDE_DIR)
+    message(STATUS "nativax: ${name} not found (missing ${header}); building without it")
+    set(${out} 0 PARENT_SCOPE)
+    return()
+  endif()
+  add_library(Nativax::${name} INTERFACE IMPORTED)
+  target_include_directories(Nativax::${name} INTERFACE "${${name}_INCLUDE_DIR}")
+  target_link_libraries(Nativax::${name} INTERFACE ${_found} ${LAPACK_LIBRARIES} ${BLAS_LIBRARIES})
+  message(STATUS "nativax: ${name} headers in ${${name}_INCLUDE_DIR}")
+  set(${out} 1 PARENT_SCOPE)
+endfunction()
+
+if(NOT NATIVAX_HAVE_CHOLMOD)
+  _nativax_find_engine(CHOLMOD cholmod.h "cholmod;amd;camd;colamd;ccolamd;suitesparseconfig" NATIVAX_HAVE_CHOLMOD)
+endif()
+if(NOT NATIVAX_HAVE_UMFPACK)
+  _nativax_find_engine(UMFPACK umfpack.h "umfpack;cholmod;amd;camd;colamd;ccolamd;suitesparseconfig"
+                       NATIVAX_HAVE_UMFPACK)
+endif()

@@ -1,0 +1,53 @@
+// SuiteSparse CHOLMOD (supernodal or simplicial Cholesky, CHOLMOD chooses) as a direct engine for symmetric /
+// Hermitian positive definite matrices given with both triangles. Real and complex (interleaved) values.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/factorization.h"
+#include "common/pattern.h"
+#include "common/registry.h"
+
+#include <cholmod.h>
+
+namespace nativax::cholmod {
+
+struct Symbolic {
+  std::shared_ptr<const Pattern> pattern;
+  std::vector<int32_t> mirror;  // CSC position of (j, i) for each CSC position of (i, j)
+  cholmod_factor* L = nullptr;  // symbolic factor: fill-reducing ordering + elimination tree
+  size_t native_bytes = 0;
+  Symbolic() = default;
+  Symbolic(const Symbolic&) = delete;
+  Symbolic& operator=(const Symbolic&) = delete;
+  ~Symbolic();
+  size_t bytes() const { return native_bytes + pattern->bytes() + mirror.size() * sizeof(int32_t); }
+};
+
+struct Numeric : FactorizationBase<Symbolic> {
+  cholmod_factor* L = nullptr;
+  ~Numeric() override;
+  int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
+  // log det A (real: A is positive definite).
+  double logdet() const;
+  // (A^{-1})[cols[k], rows[k]] for every COO entry k (interleaved complex when complex): the gradient of
+  // log det A wrt the COO values, by selected inversion (Takahashi equations) on a simplicial LDL^T copy of
+  // the factor; only entries on the factor's pattern are formed, never the dense inverse.
+  int32_t selected_inverse_transposed(std::vector<double>* out) const;
+};
+
+struct Engine {
+  using Symbolic = cholmod::Symbolic;
+  using Numeric = cholmod::Numeric;
+  static constexpr const char* kName = "CHOLMOD";
+  static constexpr HandleKind kSymbolicKind = HandleKind::kCholmodSymbolic;
+  static constexpr HandleKind kNumericKind = HandleKind::kCholmodNumeric;
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
+  static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
+                        std::shared_ptr<Numeric>* out);
+  static int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);
+};
+
+}  // namespace nativax::cholmod

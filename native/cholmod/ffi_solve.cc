@@ -1,0 +1,42 @@
+// FFI handlers of the CHOLMOD engine: solves with cache-managed factorizations (pattern as COO operands, or
+// from a symbolic handle) and with a held numeric handle. The bodies are the shared ones (common/engine_ffi.h).
+#include "common/engine_ffi.h"
+#include "cholmod/engine.h"
+
+namespace nativax::cholmod {
+namespace {
+
+constexpr auto solve_coo_impl = solve_coo<Engine>;
+constexpr auto solve_symbolic_impl = solve_symbolic<Engine>;
+constexpr auto solve_numeric_impl = solve_numeric<Engine>;
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolve, solve_coo_impl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Attr<int64_t>("mode"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveSymbolic, solve_symbolic_impl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Attr<int64_t>("mode"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveNumeric, solve_numeric_impl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Attr<int64_t>("mode"));
+
+}  // namespace nativax::cholmod

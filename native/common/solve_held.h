@@ -1,0 +1,39 @@
+// Solve with one held factorization (factor once, solve many), any engine.
+#pragma once
+#include <string>
+#include <type_traits>
+
+#include "common/batch_solve.h"
+#include "common/ffi.h"
+#include "common/status.h"
+
+namespace nativax {
+
+inline ffi::Error solve_held(const std::shared_ptr<Factorization>& num, int64_t n, ffi::AnyBuffer b,
+                             ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
+                             int64_t mode) {
+  auto bd = b.dimensions();
+  if (bd.size() < 2 || bd[bd.size() - 2] != n) {
+    return invalid("`b` must have shape (..., n, k) with n = " + std::to_string(n));
+  }
+  if (b.element_type() != x->element_type()) return invalid("`b` and the result must share one dtype");
+  if (mode < kModeA || mode > kModeH) return invalid("mode must be 0 (A), 1 (A^T) or 2 (A^H)");
+  auto bc = broadcast({}, dims_of(bd, 2), dims_of(x->dimensions(), 2));
+  if (!bc) return bc.error();
+  return dispatch_float(b.element_type(), [&]<typename T>() -> ffi::Error {
+    constexpr bool kComplex = !std::is_floating_point_v<T>;
+    if (kComplex != num->complex_values()) {
+      return invalid("`b` dtype kind (real/complex) does not match the factorization");
+    }
+    FactorizationProvider provider = [&](int64_t, std::shared_ptr<Factorization>* out) -> int32_t {
+      *out = num;
+      return kOk;
+    };
+    solve_batched<T>(provider, 1, *bc, reinterpret_cast<const T*>(b.untyped_data()),
+                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), n, bd.back(),
+                     static_cast<int>(mode));
+    return ffi::Error::Success();
+  });
+}
+
+}  // namespace nativax

@@ -1,0 +1,1 @@
+"""The CHOLMOD engine: supernodal sparse Cholesky for symmetric / Hermitian positive definite operators."""

@@ -1,0 +1,1 @@
+"""The UMFPACK engine: multifrontal sparse LU for general square operators."""
