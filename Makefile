@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 system:
 	$(SUDO) apt-get update -qq
-	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsuitesparse-dev build-essential >/dev/null
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsuitesparse-dev libopenblas0-pthread build-essential >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
