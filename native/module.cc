@@ -150,6 +150,7 @@ NB_MODULE(_nativax, m) {
           d["kind"] = "numeric";
           d["n"] = n->symbolic->pattern->n;
           d["rcond"] = n->rcond;
+          d["factor_nnz"] = n->num ? static_cast<int64_t>(n->num->lnz) + n->num->unz + n->num->nzoff : 0;
           d["bytes"] = n->bytes();
           d["complex"] = n->is_complex;
           return d;
@@ -186,4 +187,5 @@ NB_MODULE(_nativax, m) {
     nativax::registry().clear();
   });
   m.def("num_threads", []() { return nativax::pool_concurrency(); });
+  m.attr("max_threads_per_core") = nativax::kMaxThreadsPerCore;
 }

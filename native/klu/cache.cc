@@ -26,8 +26,8 @@ CacheStats with_contents(CacheStats st, const std::list<std::shared_ptr<E>>& lru
 }  // namespace
 
 Cache::Cache()
-    : capacity_(env_int("NATIVAX_CACHE_SIZE", 16)),
-      max_bytes_(env_int("NATIVAX_CACHE_BYTES", int64_t{4} << 30)) {}
+    : capacity_(env_int("NATIVAX_CACHE_SIZE", 8)),
+      max_bytes_(env_int("NATIVAX_CACHE_BYTES", int64_t{1} << 30)) {}
 
 void Cache::set_capacity(int64_t entries) {
   std::vector<std::shared_ptr<void>> doomed;

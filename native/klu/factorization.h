@@ -43,6 +43,11 @@ struct Numeric {
   uint64_t hash = 0;
   klu_numeric* num = nullptr;
   double rcond = 0.0;
+  // KLU's rcond and reciprocal pivot growth (klu_rgrowth) of the last *fresh* factorization: a refactor
+  // (reused pivot order) is accepted only while both stay within a bound of these, so accuracy never drifts
+  // with the history of what this entry was refactored from.
+  double fresh_rcond = 0.0;
+  double fresh_rgrowth = 0.0;
   size_t native_bytes = 0;
   int64_t refactors = 0;   // successful in-place klu_refactor calls
   std::mutex mu;           // KLU solves use the Numeric's workspace; refactor rewrites it

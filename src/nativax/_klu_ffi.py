@@ -45,8 +45,13 @@ def handle_words(handle_id: int) -> np.ndarray:
 
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
+    return solve_symbolic_words(handle_words(handle_id), values, b, mode)
+
+
+def solve_symbolic_words(words: Array | np.ndarray, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
+    """As `solve_symbolic`, with the handle in its (2,) uint32 operand form (may be traced)."""
     call = jax.ffi.ffi_call("nativax_klu_solve_symbolic", _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status = call(handle_words(handle_id), values, b, mode=np.int64(mode))
+    x, status = call(words, values, b, mode=np.int64(mode))
     return x, status
 
 

@@ -210,12 +210,13 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
             b, self.rtol, self.atol, self.max_steps,
         )
         finite_in = jnp.all(jnp.isfinite(state.values)) & jnp.all(jnp.isfinite(b))
+        # Non-finite input first: it must never read as converged (the tolerance rtol*||b|| is then Inf too).
         result = lx.RESULTS.where(
-            converged,
-            lx.RESULTS.successful,
+            ~finite_in,
+            lx.RESULTS.nonfinite_input,
             lx.RESULTS.where(
-                ~finite_in,
-                lx.RESULTS.nonfinite_input,
+                converged & jnp.all(jnp.isfinite(x)),
+                lx.RESULTS.successful,
                 lx.RESULTS.where(jnp.all(jnp.isfinite(x)), lx.RESULTS.max_steps_reached, lx.RESULTS.breakdown),
             ),
         )

@@ -102,6 +102,7 @@ def solve(
     v2, b3, split, unflatten = _prepare(values, b, r_idx.shape[0], "solve")
     n = b3.shape[1]
     shapes.indices(r_idx, c_idx, n, "solve")  # range check once n is known
+    shapes.check_size_from_b(r_idx, c_idx, n, "solve")
     r_mv, c_mv = (c_idx, r_idx) if transpose else (r_idx, c_idx)
     native = lambda rhs, mode: ffi.solve(r_idx, c_idx, v2, rhs, mode)  # noqa: E731
     return unflatten(_linear_solve(lambda x: _dot_ref(r_mv, c_mv, v2, x, n), native, b3, transpose, split))
@@ -172,7 +173,7 @@ def analyze(rows: Integer[ArrayLike, " nnz"], cols: Integer[ArrayLike, " nnz"], 
 
 def _host_values(values: ArrayLike, nnz: int, fn: str, complex_: bool | None = None) -> np.ndarray:
     v = shapes.concrete(values, "values", fn)
-    if v.dtype == np.bool_ or not np.issubdtype(v.dtype, np.number):
+    if v.dtype == np.bool_ or not jnp.issubdtype(v.dtype, jnp.number):  # jnp: knows bfloat16 (computed in double)
         raise TypeError(f"nativax.klu.{fn}: `values` must be a floating or complex array, got dtype {v.dtype}")
     if v.shape != (nnz,):
         raise ValueError(f"nativax.klu.{fn}: `values` must have shape ({nnz},), got {v.shape}")

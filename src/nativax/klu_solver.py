@@ -40,16 +40,23 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
     (chord / frozen-Jacobian mode), which deliberately applies it to any matrix with the same pattern.
     """
 
-    symbolic: SymbolicHandle | None = eqx.field(static=True, default=None)
-    """A held symbolic analysis (from `KLU().analyze`), or None."""
-    numeric: NumericHandle | None = eqx.field(static=True, default=None)
+    symbolic: SymbolicHandle | None = None
+    """A held symbolic analysis (from `KLU().analyze`), or None. A pytree (id and values are runtime leaves), so
+    jit caches never hold the handle and every held solver of one pattern shares one compiled program."""
+    numeric: NumericHandle | None = None
     """A held numeric factorization (from `KLU.factor`), or None."""
     frozen: bool = eqx.field(static=True, default=False)
     """Chord mode: apply the held factorization to any matrix with the same pattern."""
+    pattern: SparsityPattern | None = eqx.field(static=True, default=None)
+    """A known sparsity pattern for matrix-free operators (scipy's `jac_sparsity=`): the operator diffrax or
+    optimistix builds is materialised on this pattern by coloring, with no sparsity detection. Must be a
+    superset of the true pattern (entries outside it would be lost)."""
 
     def __check_init__(self):
         if self.frozen and self.numeric is None:
             raise ValueError("KLU(frozen=True) needs a held factorization; use KLU.factor(operator, frozen=True)")
+        if self.pattern is not None and not isinstance(self.pattern, SparsityPattern):
+            raise TypeError(f"nativax.KLU: `pattern` must be a SparsityPattern, got {type(self.pattern).__name__}")
 
     # ---- handle constructors --------------------------------------------------------------------------
     def analyze(self, pattern: SparsityPattern | SparseOperator) -> "KLU":
@@ -73,7 +80,7 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
     # ---- lineax solver interface ----------------------------------------------------------------------
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _KLUState:
         del options
-        op = as_sparse_operator(operator)
+        op = as_sparse_operator(operator, self.pattern)
         op.pattern.require_square("KLU")
         held = self.numeric.symbolic if self.numeric is not None else self.symbolic
         values = op.values
@@ -81,7 +88,8 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
             if not (np.array_equal(held.rows, op.pattern.rows) and np.array_equal(held.cols, op.pattern.cols)
                     and held.n == op.shape[0]):
                 raise ValueError("KLU: the operator's sparsity pattern differs from the held analysis/factorization")
-            if self.numeric is not None and not self.frozen and shapes.is_concrete(values):
+            if (self.numeric is not None and not self.frozen and shapes.is_concrete(values)
+                    and shapes.is_concrete(self.numeric.values)):
                 _check_same_values(values, self.numeric)
         return _KLUState(values, op.pattern, False, False)
 
@@ -113,9 +121,9 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
 
     def _native(self, v2, b3, mode, pattern):
         if self.numeric is not None:
-            return ffi.solve_numeric(self.numeric.id, b3.astype(_numeric_rhs_dtype(self.numeric, b3)), mode)
+            return ffi.solve_numeric_words(self.numeric.words, b3.astype(_numeric_rhs_dtype(self.numeric, b3)), mode)
         if self.symbolic is not None:
-            return ffi.solve_symbolic(self.symbolic.id, v2, b3, mode)
+            return ffi.solve_symbolic_words(self.symbolic.words, v2, b3, mode)
         return ffi.solve(pattern.rows, pattern.cols, v2, b3, mode)
 
     def transpose(self, state: _KLUState, options: dict[str, Any]):
@@ -129,7 +137,7 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
 
 
 def _numeric_rhs_dtype(numeric: NumericHandle, b3):
-    if np.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
+    if jnp.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
         return jnp.result_type(b3.dtype, jnp.complex64)
     return b3.dtype
 

@@ -81,7 +81,13 @@ class SparseOperator(lx.AbstractLinearOperator):
         if getattr(matrix, "ndim", None) != 2 or not hasattr(matrix, "indices"):
             raise TypeError("SparseOperator.from_bcoo: `matrix` must be a 2-D jax.experimental.sparse.BCOO")
         idx = np.asarray(matrix.indices)
-        return cls.from_coo(idx[:, 0], idx[:, 1], matrix.data, matrix.shape, tags)
+        if idx.ndim != 2 or idx.shape[-1] != 2 or np.ndim(matrix.data) != 1:
+            raise TypeError("SparseOperator.from_bcoo: `matrix` must be a 2-D BCOO with no batch or dense dims")
+        # BCOO pads with out-of-bound indices (jax.experimental.sparse uses index = shape); they are not
+        # entries (BCOO.todense drops them), so neither are they here.
+        keep = np.flatnonzero((idx[:, 0] < matrix.shape[0]) & (idx[:, 1] < matrix.shape[1]))
+        data = matrix.data if keep.size == idx.shape[0] else jnp.asarray(matrix.data)[keep]
+        return cls.from_coo(idx[keep, 0], idx[keep, 1], data, matrix.shape, tags)
 
     @classmethod
     def from_dense(cls, matrix: ArrayLike, tags: Any = (), *, pattern: SparsityPattern | None = None):

@@ -32,6 +32,15 @@ def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
     return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
 
 
+_NEGATED = {lx.positive_semidefinite_tag: lx.negative_semidefinite_tag,
+            lx.negative_semidefinite_tag: lx.positive_semidefinite_tag}
+
+
+def _negated_tags(tags: frozenset) -> tuple:
+    """Tags of -A, as lineax reasons: definiteness flips (PSD <-> NSD), a unit diagonal is lost, structure stays."""
+    return tuple(_NEGATED.get(t, t) for t in tags if t is not lx.unit_diagonal_tag)
+
+
 def _flat_size(structure) -> int:
     leaves = jax.tree_util.tree_leaves(structure)
     if len(leaves) != 1 or len(leaves[0].shape) != 1:
@@ -50,7 +59,7 @@ def as_sparse_operator(operator: lx.AbstractLinearOperator, pattern: SparsityPat
         return SparseOperator(inner.values, inner.pattern, inner.tags | operator.tags)
     if isinstance(operator, lx.NegLinearOperator):
         inner = as_sparse_operator(operator.operator, pattern)
-        return SparseOperator(-inner.values, inner.pattern, inner.tags)
+        return SparseOperator(-inner.values, inner.pattern, _negated_tags(inner.tags))
     if isinstance(operator, (lx.MulLinearOperator, lx.DivLinearOperator)):
         inner = as_sparse_operator(operator.operator, pattern)
         scalar = jnp.asarray(operator.scalar)
