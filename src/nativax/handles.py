@@ -209,13 +209,16 @@ class SymbolicHandle(_Handle):
 class NumericHandle(_Handle):
     """A KLU numeric LU factorization of one matrix (pattern + values)."""
 
-    __slots__ = ("symbolic", "values")
+    __slots__ = ("symbolic", "values", "info")
     _kind = "KLU numeric"
 
     def __init__(self, handle_id: int, symbolic: SymbolicHandle, values: np.ndarray):
         super().__init__(handle_id)
         self.symbolic = symbolic
         self.values = values  # read-only copy, used for mat-vecs in autodiff
+        d = lib.handle_info(self._id)
+        self.info = np.array([d["rcond"], d["factor_nnz"]], np.float64)
+        """(rcond, nonzeros of L + U) at factorization time: a leaf, so solvers report it under `jit`."""
 
     @property
     def n(self) -> int:
@@ -266,18 +269,20 @@ def _unflatten_symbolic(structure: _Structure, leaves: tuple) -> SymbolicHandle:
 
 
 def _flatten_numeric(h: NumericHandle):
-    return (h._words, h.symbolic, h.values), None
+    return (h._words, h.symbolic, h.values, h.info), None
 
 
 def _unflatten_numeric(_: None, leaves: tuple) -> NumericHandle:
-    words, symbolic, values = leaves
+    words, symbolic, values, info = leaves
     owner = _OWNERS.get(_concrete_id(words))  # type: ignore[arg-type]
-    if isinstance(owner, NumericHandle) and owner._words is words and owner.symbolic is symbolic and owner.values is values:
+    if (isinstance(owner, NumericHandle) and owner._words is words and owner.symbolic is symbolic
+            and owner.values is values and owner.info is info):
         return owner
     view = NumericHandle.__new__(NumericHandle)
     view._init_view(words)
     view.symbolic = symbolic
     view.values = values
+    view.info = info
     return view
 
 

@@ -117,7 +117,21 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
         if state.conjugated:
             x = x.conj()
         out_dtype = jnp.result_type(values.dtype, vector.dtype)
-        return x.astype(out_dtype), to_result(status), {}
+        stats = self._stats(state)
+        stats["status"] = jnp.max(status)  # nativax.klu status: 0 ok, 1 singular, 2/3 NaN/Inf in A/b, 4 failed
+        return x.astype(out_dtype), to_result(status), stats
+
+    def _stats(self, state: _KLUState) -> dict[str, Any]:
+        """Cheap facts about this solve (no extra factorization): static ones, plus the held factorization's
+        rcond and L+U nonzeros when one is held (known since `KLU.factor`)."""
+        stats: dict[str, Any] = {"engine": "klu", "n": state.pattern.shape[0], "nnz": state.pattern.nnz}
+        if self.numeric is not None:
+            stats["factorization"] = "held (frozen)" if self.frozen else "held"
+            stats["rcond"] = self.numeric.info[0]
+            stats["factor_nnz"] = self.numeric.info[1]
+        else:
+            stats["factorization"] = "held analysis + cache" if self.symbolic is not None else "cache"
+        return stats
 
     def _native(self, v2, b3, mode, pattern):
         if self.numeric is not None:
