@@ -167,7 +167,7 @@ def test_huge_thread_count_is_clamped_not_an_abort():
         import numpy as np, nativax
         x = nativax.klu.solve([0, 1], [0, 1], np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones(2))
         np.testing.assert_allclose(x, [[1.0, 0.5], [1 / 3, 0.25]])
-        assert 1 <= nativax._native.lib.num_threads() <= nativax._native.lib.max_threads_per_core * __import__("os").cpu_count()
+        assert 1 <= nativax._core.native.lib.num_threads() <= nativax._core.native.lib.max_threads_per_core * __import__("os").cpu_count()
         print("OK")
     """, env={"NATIVAX_NUM_THREADS": "100000"})
     assert p.returncode == 0 and "OK" in p.stdout, (p.returncode, p.stderr[-2000:])
@@ -175,7 +175,7 @@ def test_huge_thread_count_is_clamped_not_an_abort():
 
 
 def test_bad_environment_values_warn_by_name():
-    from nativax._env import NativaxEnvWarning, check_environment
+    from nativax._core.env import NativaxEnvWarning, check_environment
 
     env = {"NATIVAX_CACHE_SIZE": "-3", "NATIVAX_CACHE_BYTES": "1GB", "NATIVAX_NUM_THREADS": "zero",
            "NATIVAX_IGNORE_MANUAL_FREE": "yes", "NATIVAX_NUM_THREAD": "4", "NATIVAX_AMGX_CACHE_SIZE": "4",

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Inexact, Int
 
-from . import _native  # noqa: F401  (registers the FFI targets)
+from .._core import native  # noqa: F401  (registers the FFI targets)
 
 _NATIVE_DTYPES = (jnp.float32, jnp.float64, jnp.complex128)
 

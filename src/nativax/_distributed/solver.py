@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
-from ._dist_checks import _Cfg, _resolve
-from .distributed import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
+from .checks import _Cfg, _resolve
+from .factor import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
 
 __all__ = ["DistributedCholesky", "NotPositiveDefiniteError"]
 

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, Inexact
 
-from ._amg_hierarchy import Hierarchy, Level
-from ._amg_spmv import matvec
+from .hierarchy import Hierarchy, Level
+from .spmv import matvec
 
 CYCLES = ("V", "W", "F")
 SMOOTHERS = ("jacobi", "chebyshev")

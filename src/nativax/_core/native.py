@@ -4,8 +4,8 @@ import os
 
 import jax
 
-from . import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
-from ._env import check_environment
+from .. import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
+from .env import check_environment
 
 
 def _register() -> None:
