@@ -66,10 +66,10 @@ class _Handle:
     _kind = "handle"
 
     def __init__(self, handle_id: int):
-        self._id = int(handle_id)
-        self._words = _words(self._id)
-        self._finalizer: weakref.finalize | None = weakref.finalize(self, lib.free_handle, self._id)
-        _OWNERS[self._id] = self
+        self._id: int | None = int(handle_id)
+        self._words = _words(int(handle_id))
+        self._finalizer: weakref.finalize | None = weakref.finalize(self, lib.free_handle, int(handle_id))
+        _OWNERS[int(handle_id)] = self
 
     def _init_view(self, words: Any) -> None:
         self._id = _concrete_id(words)
