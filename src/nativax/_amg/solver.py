@@ -216,10 +216,11 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
                 lx.RESULTS.where(jnp.all(jnp.isfinite(x)), lx.RESULTS.max_steps_reached, lx.RESULTS.breakdown),
             ),
         )
-        stats = {"num_steps": steps, "engine": "amg (jax)", "krylov": self._krylov(state), "n": n,
-                 "nnz": int(state.values.shape[0]), "levels": len(h.levels),
-                 "level_sizes": tuple(int(lv.a.indptr.shape[0]) - 1 for lv in h.levels),
-                 "level_nnz": tuple(int(lv.a.indices.shape[0]) for lv in h.levels)}
+        # Arrays only: `jax.jit` may return the whole Solution. `AMG.summary(op)` gives the text version.
+        stats = {"num_steps": steps, "n": jnp.asarray(n), "nnz": jnp.asarray(state.values.shape[0]),
+                 "levels": jnp.asarray(len(h.levels)),
+                 "level_sizes": jnp.asarray([int(lv.a.indptr.shape[0]) - 1 for lv in h.levels]),
+                 "level_nnz": jnp.asarray([int(lv.a.indices.shape[0]) for lv in h.levels])}
         return x, result, stats
 
     def transpose(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):

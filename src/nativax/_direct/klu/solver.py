@@ -122,15 +122,13 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
         return x.astype(out_dtype), to_result(status), stats
 
     def _stats(self, state: _KLUState) -> dict[str, Any]:
-        """Cheap facts about this solve (no extra factorization): static ones, plus the held factorization's
-        rcond and L+U nonzeros when one is held (known since `KLU.factor`)."""
-        stats: dict[str, Any] = {"engine": "klu", "n": state.pattern.shape[0], "nnz": state.pattern.nnz}
+        """Cheap facts about this solve (no extra factorization), as arrays (`jax.jit` may return the whole
+        Solution): sizes, and the held factorization's rcond and L+U nonzeros (known since `KLU.factor`)."""
+        stats: dict[str, Any] = {"n": jnp.asarray(state.pattern.shape[0]), "nnz": jnp.asarray(state.pattern.nnz),
+                                 "held": jnp.asarray(self.numeric is not None)}
         if self.numeric is not None:
-            stats["factorization"] = "held (frozen)" if self.frozen else "held"
-            stats["rcond"] = self.numeric.info[0]
-            stats["factor_nnz"] = self.numeric.info[1]
-        else:
-            stats["factorization"] = "held analysis + cache" if self.symbolic is not None else "cache"
+            stats["rcond"] = jnp.asarray(self.numeric.info[0])
+            stats["factor_nnz"] = jnp.asarray(self.numeric.info[1])
         return stats
 
     def _native(self, v2, b3, mode, pattern):
