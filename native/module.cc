@@ -145,6 +145,7 @@ NB_MODULE(_nativax, m) {
     nativax::registry().clear();
   });
   m.def("num_threads", []() { return nativax::pool_concurrency(); });
+  m.attr("max_threads_per_core") = nativax::kMaxThreadsPerCore;
 
   // Graph coloring for compressed Jacobians/Hessians (eager, on concrete index arrays).
   nativax::coloring::register_bindings(m);

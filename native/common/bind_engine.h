@@ -106,6 +106,7 @@ void bind_engine(nb::module_& m, const std::string& prefix) {
           d["kind"] = "numeric";
           d["n"] = n->pattern().n;
           d["rcond"] = n->rcond;
+          d["factor_nnz"] = n->factor_nnz;
           d["bytes"] = n->bytes();
           d["complex"] = n->is_complex;
           return d;

@@ -30,6 +30,7 @@ struct FactorizationBase : Factorization {
   size_t native_bytes = 0;
   int64_t refactors = 0;  // successful numeric refactorizations reusing this object
   double rcond = 0.0;     // the engine's reciprocal condition estimate (0 when it has none)
+  int64_t factor_nnz = 0;  // entries of the factors (fill), as the engine reports them (0 when unknown)
   std::mutex mu;          // serialises solves against refactorization
 
   FactorizationBase() = default;

@@ -29,7 +29,7 @@ class LruCache {
   using Numeric = typename E::Numeric;
 
   LruCache()
-      : capacity_(env_int("NATIVAX_CACHE_SIZE", 16)), max_bytes_(env_int("NATIVAX_CACHE_BYTES", int64_t{4} << 30)) {}
+      : capacity_(env_int("NATIVAX_CACHE_SIZE", 8)), max_bytes_(env_int("NATIVAX_CACHE_BYTES", int64_t{1} << 30)) {}
 
   void set_capacity(int64_t entries) {
     std::vector<std::shared_ptr<void>> doomed;

@@ -1,10 +1,13 @@
 #include "common/thread_pool.h"
 
+#include "common/env.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <system_error>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -43,7 +46,16 @@ struct Job {
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { loop(); });
+    // A thread the process may not create (RLIMIT_NPROC, cgroup pids.max, memory for stacks) is not an error:
+    // run with the workers that did start. Letting std::system_error escape would destroy the joinable
+    // threads already made, which calls std::terminate and aborts the process.
+    for (int w = 0; w < workers; ++w) {
+      try {
+        threads_.emplace_back([this] { loop(); });
+      } catch (const std::system_error&) {
+        break;
+      }
+    }
   }
   ~Pool() {
     {
@@ -85,12 +97,13 @@ class Pool {
 };
 
 int configured_threads() {
-  if (const char* env = std::getenv("NATIVAX_NUM_THREADS")) {
-    int v = std::atoi(env);
-    if (v >= 1) return v;
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  unsigned hw_raw = std::thread::hardware_concurrency();
+  const int64_t hw = hw_raw == 0 ? 1 : static_cast<int64_t>(hw_raw);
+  // NATIVAX_NUM_THREADS (>= 1), clamped to kMaxThreadsPerCore per hardware thread: more only oversubscribes.
+  // Python warns about unusable or clamped values (nativax._env); here they fall back / clamp silently.
+  int64_t v = env_int("NATIVAX_NUM_THREADS", 0);
+  if (v < 1) return static_cast<int>(hw);
+  return static_cast<int>(std::min<int64_t>(v, kMaxThreadsPerCore * hw));
 }
 
 Pool& pool() {

@@ -6,6 +6,9 @@
 
 namespace nativax {
 
+// NATIVAX_NUM_THREADS is clamped to this many threads per hardware thread.
+inline constexpr int64_t kMaxThreadsPerCore = 4;
+
 // Run fn(0..n-1) across the pool and the calling thread; returns when all are done.
 // fn must not throw.
 void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);

@@ -34,6 +34,11 @@ std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::s
 
 struct Numeric : FactorizationBase<Symbolic> {
   klu_numeric* num = nullptr;  // KLU solves use its workspace, so they hold `mu`
+  // KLU's rcond and reciprocal pivot growth (klu_rgrowth) of the last *fresh* factorization: a refactor
+  // (reused pivot order) is accepted only while both stay within a bound of these, so accuracy never drifts
+  // with the history of what this entry was refactored from.
+  double fresh_rcond = 0.0;
+  double fresh_rgrowth = 0.0;
   ~Numeric() override;
   int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
 };

@@ -1,6 +1,7 @@
 """Preconditioned Krylov loops (CG, BiCGStab, restarted GMRES) and stationary iteration, as `lax.while_loop`s.
 
-Each returns `(x, steps, converged)`; convergence means ||b - A x|| <= atol + rtol ||b|| (2-norm)."""
+Each returns `(x, steps, converged)`; convergence means ||b - A x|| <= atol + rtol ||b|| (2-norm) with a finite
+residual norm: with Inf/NaN in `b` the tolerance is itself Inf, and `inf <= inf` must not count as converged."""
 
 from collections.abc import Callable
 
@@ -23,13 +24,24 @@ def _tol(b: Array, rtol: float, atol: float) -> Array:
     return atol + rtol * _norm(b)
 
 
+def _converged(r: Array, tol: Array) -> Array:
+    rn = _norm(r)
+    return jnp.isfinite(rn) & (rn <= tol)
+
+
+def _going(r: Array, tol: Array, k: Array, max_steps: int) -> Array:
+    """Keep iterating: not converged, under the cap, and the residual still finite (else stop at once)."""
+    rn = _norm(r)
+    return (rn > tol) & (k < max_steps) & jnp.isfinite(rn)
+
+
 def stationary(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:
     """x <- x + M (b - A x)."""
     tol = _tol(b, rtol, atol)
 
     def cond(c):
         _, r, k = c
-        return (_norm(r) > tol) & (k < max_steps)
+        return _going(r, tol, k, max_steps)
 
     def body(c):
         x, r, k = c
@@ -37,7 +49,7 @@ def stationary(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_
         return x, b - matvec(x), k + 1
 
     x, r, k = jax.lax.while_loop(cond, body, (jnp.zeros_like(b), b, jnp.array(0)))
-    return x, k, _norm(r) <= tol
+    return x, k, _converged(r, tol)
 
 
 def cg(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:
@@ -48,7 +60,7 @@ def cg(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: i
 
     def cond(c):
         _, r, _, rz, k = c
-        return (_norm(r) > tol) & (k < max_steps) & jnp.isfinite(jnp.real(rz))
+        return _going(r, tol, k, max_steps) & jnp.isfinite(jnp.real(rz))
 
     def body(c):
         x, r, p, rz, k = c
@@ -62,7 +74,7 @@ def cg(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: i
         return x, r, p, rz_new, k + 1
 
     x, r, _, _, k = jax.lax.while_loop(cond, body, init)
-    return x, k, _norm(r) <= tol
+    return x, k, _converged(r, tol)
 
 
 def bicgstab(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:
@@ -73,7 +85,7 @@ def bicgstab(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_st
 
     def cond(c):
         r, k = c[1], c[-1]
-        return (_norm(r) > tol) & (k < max_steps) & jnp.all(jnp.isfinite(r))
+        return _going(r, tol, k, max_steps)
 
     def body(c):
         x, r, rhat, p, v, rho, alpha, omega, k = c
@@ -94,7 +106,7 @@ def bicgstab(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_st
 
     out = jax.lax.while_loop(cond, body, init)
     x, r, k = out[0], out[1], out[-1]
-    return x, k, _norm(r) <= tol
+    return x, k, _converged(r, tol)
 
 
 def gmres(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:
@@ -127,7 +139,7 @@ def gmres(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps
 
     def cond(c):
         _, r, k = c
-        return (_norm(r) > tol) & (k < max_steps) & jnp.all(jnp.isfinite(r))
+        return _going(r, tol, k, max_steps)
 
     def body(c):
         x, r, k = c
@@ -135,7 +147,7 @@ def gmres(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps
         return x, b - matvec(x), k + m
 
     x, r, k = jax.lax.while_loop(cond, body, (jnp.zeros_like(b), b, jnp.array(0)))
-    return x, k, _norm(r) <= tol
+    return x, k, _converged(r, tol)
 
 
 def run(krylov: str | None, matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:

@@ -206,16 +206,22 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
             b, self.rtol, self.atol, self.max_steps,
         )
         finite_in = jnp.all(jnp.isfinite(state.values)) & jnp.all(jnp.isfinite(b))
+        # Non-finite input first: it must never read as converged (the tolerance rtol*||b|| is then Inf too).
         result = lx.RESULTS.where(
-            converged,
-            lx.RESULTS.successful,
+            ~finite_in,
+            lx.RESULTS.nonfinite_input,
             lx.RESULTS.where(
-                ~finite_in,
-                lx.RESULTS.nonfinite_input,
+                converged & jnp.all(jnp.isfinite(x)),
+                lx.RESULTS.successful,
                 lx.RESULTS.where(jnp.all(jnp.isfinite(x)), lx.RESULTS.max_steps_reached, lx.RESULTS.breakdown),
             ),
         )
-        return x, result, {"num_steps": steps}
+        # Arrays only: `jax.jit` may return the whole Solution. `AMG.summary(op)` gives the text version.
+        stats = {"num_steps": steps, "n": jnp.asarray(n), "nnz": jnp.asarray(state.values.shape[0]),
+                 "levels": jnp.asarray(len(h.levels)),
+                 "level_sizes": jnp.asarray([int(lv.a.indptr.shape[0]) - 1 for lv in h.levels]),
+                 "level_nnz": jnp.asarray([int(lv.a.indices.shape[0]) for lv in h.levels])}
+        return x, result, stats
 
     def transpose(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):
         return dataclasses.replace(state, transposed=not state.transposed), options
@@ -227,6 +233,27 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
 
     def assume_full_rank(self) -> bool:
         return True
+
+    def summary(self, operator: lx.AbstractLinearOperator) -> str:
+        """A text summary of the hierarchy for `operator` (like pyamg's `print(ml)`): per level the size, the
+        nonzeros and their share, plus grid and operator complexity. Cheap: uses the cached symbolic setup."""
+        if self.engine == "amgx":
+            return "nativax.AMG(engine='amgx'): the hierarchy lives inside AmgX; no summary available"
+        op = _square(as_sparse_operator(operator))
+        levels = self._structure(op).levels
+        sizes = [int(lv.a.indptr.shape[0]) - 1 for lv in levels]
+        nnzs = [int(lv.a.indices.shape[0]) for lv in levels]
+        lines = [
+            f"nativax.AMG {self.method}, cycle {self.cycle}, smoother {self.smoother} x{self.sweeps}",
+            f"Number of levels:    {len(levels)}",
+            f"Operator complexity: {sum(nnzs) / max(nnzs[0], 1):.3f}",
+            f"Grid complexity:     {sum(sizes) / max(sizes[0], 1):.3f}",
+            "  level   unknowns     nonzeros",
+        ]
+        total = max(sum(nnzs), 1)
+        for i, (m, z) in enumerate(zip(sizes, nnzs)):
+            lines.append(f"  {i:>5} {m:>10} {z:>12} [{100 * z / total:5.2f}%]")
+        return "\n".join(lines)
 
     # ---- preconditioner -------------------------------------------------------------------------------
     def preconditioner(self, operator: lx.AbstractLinearOperator) -> lx.FunctionLinearOperator:

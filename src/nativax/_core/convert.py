@@ -77,7 +77,16 @@ def _(operator: lx.TaggedLinearOperator, pattern: SparsityPattern | None = None)
 @as_sparse_operator.register
 def _(operator: lx.NegLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
     inner = as_sparse_operator(operator.operator, pattern)
-    return SparseOperator(-inner.values, inner.pattern, inner.tags)
+    return SparseOperator(-inner.values, inner.pattern, _negated_tags(inner.tags))
+
+
+_NEGATED = {lx.positive_semidefinite_tag: lx.negative_semidefinite_tag,
+            lx.negative_semidefinite_tag: lx.positive_semidefinite_tag}
+
+
+def _negated_tags(tags: frozenset) -> tuple:
+    """Tags of -A, as lineax reasons: definiteness flips (PSD <-> NSD), a unit diagonal is lost, structure stays."""
+    return tuple(_NEGATED.get(t, t) for t in tags if t is not lx.unit_diagonal_tag)
 
 
 @as_sparse_operator.register(lx.MulLinearOperator)

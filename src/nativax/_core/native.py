@@ -1,8 +1,11 @@
 """Loads the native extension and registers its XLA FFI targets (once, on the CPU platform)."""
 
+import os
+
 import jax
 
 from .. import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
+from .env import check_environment
 
 
 def _register() -> None:
@@ -11,3 +14,4 @@ def _register() -> None:
 
 
 _register()
+check_environment(max_threads=int(lib.max_threads_per_core) * (os.cpu_count() or 1))

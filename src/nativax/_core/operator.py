@@ -81,7 +81,13 @@ class SparseOperator(lx.AbstractLinearOperator):
         if getattr(matrix, "ndim", None) != 2 or not hasattr(matrix, "indices"):
             raise TypeError("SparseOperator.from_bcoo: `matrix` must be a 2-D jax.experimental.sparse.BCOO")
         idx = np.asarray(matrix.indices)
-        return cls.from_coo(idx[:, 0], idx[:, 1], matrix.data, matrix.shape, tags)
+        if idx.ndim != 2 or idx.shape[-1] != 2 or np.ndim(matrix.data) != 1:
+            raise TypeError("SparseOperator.from_bcoo: `matrix` must be a 2-D BCOO with no batch or dense dims")
+        # BCOO pads with out-of-bound indices (jax.experimental.sparse uses index = shape); they are not
+        # entries (BCOO.todense drops them), so neither are they here.
+        keep = np.flatnonzero((idx[:, 0] < matrix.shape[0]) & (idx[:, 1] < matrix.shape[1]))
+        data = matrix.data if keep.size == idx.shape[0] else jnp.asarray(matrix.data)[keep]
+        return cls.from_coo(idx[keep, 0], idx[keep, 1], data, matrix.shape, tags)
 
     @classmethod
     def from_dense(cls, matrix: ArrayLike, tags: Any = (), *, pattern: SparsityPattern | None = None):
@@ -120,7 +126,8 @@ class SparseOperator(lx.AbstractLinearOperator):
         """`(m, n)`, from the pattern."""
         return self.pattern.shape
 
-    def mv(self, vector):
+    def mv(self, vector: Inexact[ArrayLike, " n"]) -> Inexact[Array, " m"]:
+        """`A @ vector` (pure JAX: differentiable wrt `values` and `vector`, any backend)."""
         vector = jnp.asarray(vector)
         if vector.shape != (self.shape[1],):
             raise ValueError(f"SparseOperator.mv: `vector` must have shape ({self.shape[1]},), got {vector.shape}")
@@ -129,18 +136,23 @@ class SparseOperator(lx.AbstractLinearOperator):
         return jax.ops.segment_sum(contrib, jnp.asarray(self.pattern.rows), num_segments=self.shape[0])
 
     def as_matrix(self) -> Inexact[Array, "m n"]:
+        """The dense `(m, n)` matrix (for checks and small problems; memory O(m n))."""
         return jnp.zeros(self.shape, self.values.dtype).at[self.pattern.rows, self.pattern.cols].set(self.values)
 
     def transpose(self) -> "SparseOperator":
+        """`A^T` as a `SparseOperator` (values permuted to the transposed pattern's CSC order; tags transposed).
+        An operator tagged symmetric is returned as is."""
         if lx.is_symmetric(self):
             return self
         p = self.pattern
         return SparseOperator(self.values[p.transpose_perm], p.T, lx.transpose_tags(self.tags))
 
-    def in_structure(self):
+    def in_structure(self) -> jax.ShapeDtypeStruct:
+        """The input vector's shape and dtype: `(n,)`, the values' dtype."""
         return jax.ShapeDtypeStruct((self.shape[1],), self.values.dtype)
 
-    def out_structure(self):
+    def out_structure(self) -> jax.ShapeDtypeStruct:
+        """The output vector's shape and dtype: `(m,)`, the values' dtype."""
         return jax.ShapeDtypeStruct((self.shape[0],), self.values.dtype)
 
 

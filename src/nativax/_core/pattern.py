@@ -15,6 +15,40 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _checked(rows: Any, cols: Any, shape: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Concrete 1-D integer rows/cols of equal length, in range for `shape` (never wrapped to int32)."""
+    try:
+        r = np.asarray(rows)
+        c = np.asarray(cols)
+    except Exception:
+        raise TypeError(
+            "SparsityPattern: `rows`/`cols` must be concrete (not traced) integer arrays; the pattern is "
+            "static structure, only values may be traced"
+        ) from None
+    try:
+        m, n = (int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"SparsityPattern: `shape` must be (m, n) with m, n >= 0, got {shape!r}") from None
+    if min(m, n) < 0:
+        raise ValueError(f"SparsityPattern: `shape` must be (m, n) with m, n >= 0, got {shape}")
+    if max(m, n) > _INT32_MAX:  # indices are stored as int32: larger ones would wrap around silently
+        raise ValueError(f"SparsityPattern: `shape` {shape} exceeds the 32-bit index range (at most {_INT32_MAX})")
+    for name, idx, lim in (("rows", r, m), ("cols", c, n)):
+        if idx.ndim != 1:
+            raise ValueError(f"SparsityPattern: `{name}` must be 1-D, got shape {idx.shape}")
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"SparsityPattern: `{name}` must hold integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= lim):
+            bad = int(np.flatnonzero((idx < 0) | (idx >= lim))[0])
+            raise ValueError(
+                f"SparsityPattern: `{name}[{bad}]` = {idx[bad]} is out of range for shape {shape} "
+                f"(expected 0 <= {name[:-1]} < {lim})"
+            )
+    if r.shape != c.shape:
+        raise ValueError(f"SparsityPattern: `rows` and `cols` differ in length ({r.size} vs {c.size})")
+    return r, c, (m, n)
+
+
 class SparsityPattern:
     """Immutable sparsity pattern of an `m x n` matrix.
 
@@ -32,10 +66,23 @@ class SparsityPattern:
     """Column index of each stored entry (int32, read-only, nondecreasing)."""
 
     def __init__(self, rows: Any, cols: Any, shape: tuple[int, int]):
-        """Wrap rows/cols that are already canonical (unique, CSC-sorted). Use `from_coo` otherwise."""
-        self.shape = (int(shape[0]), int(shape[1]))
-        self.rows = _readonly(np.asarray(rows))
-        self.cols = _readonly(np.asarray(cols))
+        """Wrap rows/cols that are already canonical (unique, CSC-sorted); checked, with a clear error naming
+        the argument otherwise. Use `from_coo` for arbitrary COO input (duplicates, any order)."""
+        r, c, (m, n) = _checked(rows, cols, shape)
+        self.shape = (m, n)
+        self.rows = _readonly(r)
+        self.cols = _readonly(c)
+        if self.nnz:
+            key = self.cols.astype(np.int64) * max(m, 1) + self.rows
+            step = np.diff(key)
+            if step.size and step.min() <= 0:
+                k = int(np.argmin(step)) + 1
+                what = "a duplicate of the entry before it" if step[k - 1] == 0 else "out of CSC order"
+                raise ValueError(
+                    f"SparsityPattern: entry {k} (row {self.rows[k]}, col {self.cols[k]}) is {what}; the "
+                    "constructor takes unique entries sorted by column then row. Use "
+                    "`SparsityPattern.from_coo(rows, cols, shape)` for arbitrary COO input"
+                )
         self._hash = hash((self.shape, self.rows.tobytes(), self.cols.tobytes()))
 
     @classmethod
@@ -44,32 +91,7 @@ class SparsityPattern:
     ) -> "tuple[SparsityPattern, np.ndarray]":
         """Canonicalise COO indices. Returns the pattern and `where`: input entry k lands in slot `where[k]`
         (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`)."""
-        try:
-            r = np.asarray(rows)
-            c = np.asarray(cols)
-        except Exception:
-            raise TypeError(
-                "SparsityPattern: `rows`/`cols` must be concrete (not traced) integer arrays; the pattern is "
-                "static structure, only values may be traced"
-            ) from None
-        if len(shape) != 2 or min(shape) < 0:
-            raise ValueError(f"SparsityPattern: `shape` must be (m, n) with m, n >= 0, got {shape}")
-        m, n = int(shape[0]), int(shape[1])
-        if max(m, n) > _INT32_MAX:  # indices are stored as int32: larger ones would wrap around silently
-            raise ValueError(f"SparsityPattern: `shape` {shape} exceeds the 32-bit index range (at most {_INT32_MAX})")
-        for name, idx, lim in (("rows", r, m), ("cols", c, n)):
-            if idx.ndim != 1:
-                raise ValueError(f"SparsityPattern: `{name}` must be 1-D, got shape {idx.shape}")
-            if idx.size and not np.issubdtype(idx.dtype, np.integer):
-                raise TypeError(f"SparsityPattern: `{name}` must hold integers, got dtype {idx.dtype}")
-            if idx.size and (idx.min() < 0 or idx.max() >= lim):
-                bad = int(np.flatnonzero((idx < 0) | (idx >= lim))[0])
-                raise ValueError(
-                    f"SparsityPattern: `{name}[{bad}]` = {idx[bad]} is out of range for shape {shape} "
-                    f"(expected 0 <= {name[:-1]} < {lim})"
-                )
-        if r.shape != c.shape:
-            raise ValueError(f"SparsityPattern: `rows` and `cols` differ in length ({r.size} vs {c.size})")
+        r, c, (m, n) = _checked(rows, cols, shape)
         key = c.astype(np.int64) * max(m, 1) + r.astype(np.int64)
         uniq, where = np.unique(key, return_inverse=True)
         pattern = cls((uniq % max(m, 1)).astype(np.int32), (uniq // max(m, 1)).astype(np.int32), (m, n))

@@ -52,12 +52,17 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
     `Solver.factor(operator)` holds a numeric factorization for factor-once/solve-many.
     """
 
-    symbolic: SymbolicHandle | None = eqx.field(static=True, default=None)
-    """A held symbolic analysis (from `analyze`), or None."""
-    numeric: NumericHandle | None = eqx.field(static=True, default=None)
+    symbolic: SymbolicHandle | None = None
+    """A held symbolic analysis (from `analyze`), or None. A pytree (id and values are runtime leaves), so jit
+    caches never hold the handle and every held solver of one pattern shares one compiled program."""
+    numeric: NumericHandle | None = None
     """A held numeric factorization (from `factor`), or None."""
     frozen: bool = eqx.field(static=True, default=False)
     """Chord mode: apply the held factorization to any matrix with the same pattern."""
+    pattern: SparsityPattern | None = eqx.field(static=True, default=None)
+    """A known sparsity pattern for matrix-free operators (scipy's `jac_sparsity=`): the operator diffrax or
+    optimistix builds is materialised on this pattern by coloring, with no sparsity detection. Must be a
+    superset of the true pattern (entries outside it would be lost)."""
 
     engine: ClassVar[Engine]
 
@@ -65,15 +70,17 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         name = self.engine.label
         if self.frozen and self.numeric is None:
             raise ValueError(f"{name}(frozen=True) needs a held factorization; use {name}.factor(operator, frozen=True)")
+        if self.pattern is not None and not isinstance(self.pattern, SparsityPattern):
+            raise TypeError(f"nativax.{name}: `pattern` must be a SparsityPattern, got {type(self.pattern).__name__}")
         for h in (self.symbolic, self.numeric):
             if h is not None and h.engine != self.engine.name:
                 raise TypeError(f"{name}: the held handle was made by {h.engine.upper()}, not {name}")
 
     # ---- operator checks ------------------------------------------------------------------------------
     @classmethod
-    def _operator(cls, operator: lx.AbstractLinearOperator) -> SparseOperator:
+    def _operator(cls, operator: lx.AbstractLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
         cls.engine.require()
-        op = as_sparse_operator(operator)
+        op = as_sparse_operator(operator, pattern)
         cls._check_pattern(op.pattern)
         return op
 
@@ -111,7 +118,7 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
     # ---- lineax solver interface ----------------------------------------------------------------------
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> DirectState:
         del options
-        op = self._operator(operator)
+        op = self._operator(operator, self.pattern)
         held = self.numeric.symbolic if self.numeric is not None else self.symbolic
         values = op.values
         if held is not None:
@@ -120,7 +127,8 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
                 raise ValueError(
                     f"{self.engine.label}: the operator's sparsity pattern differs from the held analysis/factorization"
                 )
-            if self.numeric is not None and not self.frozen and shapes.is_concrete(values):
+            if (self.numeric is not None and not self.frozen and shapes.is_concrete(values)
+                    and shapes.is_concrete(self.numeric.values)):
                 self._check_same_values(values)
         return DirectState(values, op.pattern, False, False)
 
@@ -148,15 +156,27 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         if state.conjugated:
             x = x.conj()
         out_dtype = jnp.result_type(values.dtype, vector.dtype)
-        return x.astype(out_dtype), to_result(status), {}
+        stats = self._stats(state)
+        stats["status"] = jnp.max(status)  # native status: 0 ok, 1 singular, 2/3 NaN/Inf in A/b, 4 failed, ...
+        return x.astype(out_dtype), to_result(status), stats
+
+    def _stats(self, state: DirectState) -> dict[str, Any]:
+        """Cheap facts about this solve (no extra factorization), as arrays (`jax.jit` may return the whole
+        Solution): sizes, and the held factorization's rcond and factor nonzeros (known since `factor`)."""
+        stats: dict[str, Any] = {"n": jnp.asarray(state.pattern.shape[0]), "nnz": jnp.asarray(state.pattern.nnz),
+                                 "held": jnp.asarray(self.numeric is not None)}
+        if self.numeric is not None:
+            stats["rcond"] = jnp.asarray(self.numeric.info[0])
+            stats["factor_nnz"] = jnp.asarray(self.numeric.info[1])
+        return stats
 
     def _native(self, v2, b3, mode, pattern):
         e = self.engine
         if self.numeric is not None:
             rhs = b3.astype(_numeric_rhs_dtype(self.numeric, b3))
-            return ffi.solve_numeric(e, ffi.handle_words(self.numeric.id), rhs, mode)
+            return ffi.solve_numeric(e, self.numeric.words, rhs, mode)
         if self.symbolic is not None:
-            return ffi.solve_symbolic(e, self.symbolic.id, v2, b3, mode)
+            return ffi.solve_symbolic(e, self.symbolic.words, v2, b3, mode)
         return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode)
 
     def transpose(self, state: DirectState, options: dict[str, Any]):
@@ -191,6 +211,6 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
 
 
 def _numeric_rhs_dtype(numeric: NumericHandle, b3):
-    if np.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
+    if jnp.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
         return jnp.result_type(b3.dtype, jnp.complex64)
     return b3.dtype

@@ -42,10 +42,11 @@ def solve(
     return x, status
 
 
-def solve_symbolic(engine: Engine, handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
-    """As `solve`, with the pattern and ordering taken from a symbolic handle."""
+def solve_symbolic(engine: Engine, words: Array | np.ndarray, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
+    """As `solve`, with the pattern and ordering taken from a symbolic handle; `words` is the handle's (2,)
+    uint32 operand (may be traced)."""
     call = jax.ffi.ffi_call(engine.target("solve_symbolic"), _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status = call(handle_words(handle_id), values, b, mode=np.int64(mode))
+    x, status = call(words, values, b, mode=np.int64(mode))
     return x, status
 
 

@@ -90,6 +90,7 @@ def solve(
     v2, b3, split, unflatten = prepare(values, b, r_idx.shape[0], fn)
     n = b3.shape[1]
     shapes.indices(r_idx, c_idx, n, fn)  # range check once n is known
+    shapes.check_size_from_b(r_idx, c_idx, n, fn)
     r_mv, c_mv = (c_idx, r_idx) if transpose else (r_idx, c_idx)
     native = lambda rhs, mode: ffi.solve(engine, r_idx, c_idx, v2, rhs, mode)  # noqa: E731
     return unflatten(linear_solve(lambda x: dot_ref(r_mv, c_mv, v2, x, n), native, b3, transpose, split))
@@ -119,7 +120,7 @@ def analyze(engine: Engine, rows: ArrayLike, cols: ArrayLike, n: int | None = No
 def host_values(values: ArrayLike, nnz: int, fn: str, complex_: bool | None = None) -> np.ndarray:
     """Concrete, read-only float64/complex128 COO values of length nnz (complex is never cast to real)."""
     v = shapes.concrete(values, "values", fn)
-    if v.dtype == np.bool_ or not np.issubdtype(v.dtype, np.number):
+    if v.dtype == np.bool_ or not jnp.issubdtype(v.dtype, jnp.number):  # jnp: knows bfloat16 (computed in double)
         raise TypeError(f"nativax.{fn}: `values` must be a floating or complex array, got dtype {v.dtype}")
     if v.shape != (nnz,):
         raise ValueError(f"nativax.{fn}: `values` must have shape ({nnz},), got {v.shape}")
@@ -180,7 +181,7 @@ def solve_with_symbolic(
     hid = symbolic.id
     v2, b3, split, unflatten = prepare(values, b, symbolic.nnz, fn, symbolic.n)
     rows, cols = (symbolic.cols, symbolic.rows) if transpose else (symbolic.rows, symbolic.cols)
-    native = lambda rhs, mode: ffi.solve_symbolic(engine, hid, v2, rhs, mode)  # noqa: E731
+    native = lambda rhs, mode: ffi.solve_symbolic(engine, ffi.handle_words(hid), v2, rhs, mode)  # noqa: E731
     return unflatten(linear_solve(lambda x: dot_ref(rows, cols, v2, x, symbolic.n), native, b3, transpose, split))
 
 

@@ -9,6 +9,7 @@ every call is canonical: values `(Lv, nnz)`, rhs `(L, n, k)`.
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,10 +73,45 @@ def indices(rows: Any, cols: Any, n: int | None, fn: str) -> tuple[Any, Any, int
                     f"nativax.{fn}: `{name}` index {idx[k]} at position {k} is out of range for a "
                     f"{n} x {n} matrix"
                 )
-            if idx.size and idx.max() >= 2**31 - 1:
-                raise ValueError(f"nativax.{fn}: `{name}` indices exceed the 32-bit range")
+            if idx.size and idx.max() > _INT32_MAX:
+                k = int(np.argmax(idx))
+                raise ValueError(
+                    f"nativax.{fn}: `{name}` index {idx[k]} at position {k} exceeds the 32-bit index range "
+                    f"(at most {_INT32_MAX}); it would wrap around"
+                )
         return r.astype(np.int32), c.astype(np.int32), n
-    return jnp.asarray(rows, jnp.int32), jnp.asarray(cols, jnp.int32), n
+    return _traced_int32(rows, "rows", fn), _traced_int32(cols, "cols", fn), n
+
+
+_INT32_MAX = 2**31 - 1
+
+
+def _traced_int32(idx: Any, name: str, fn: str) -> Array:
+    """int32 indices from traced ones; wider integer dtypes get a runtime range check (never a silent wrap)."""
+    idx = jnp.asarray(idx)
+    if idx.dtype.itemsize < 4 or (idx.dtype.itemsize == 4 and jnp.issubdtype(idx.dtype, jnp.signedinteger)):
+        return idx.astype(jnp.int32)
+    big = jnp.any(idx > _INT32_MAX) if idx.size else jnp.array(False)
+    return eqx.error_if(
+        idx.astype(jnp.int32), big,
+        f"nativax.{fn}: `{name}` has an index above the 32-bit index range (at most {_INT32_MAX}); it would "
+        "wrap around",
+    )
+
+
+def check_size_from_b(rows: Any, cols: Any, n: int, fn: str) -> None:
+    """The matrix size is taken from `b`: a `b` longer than the indices reach would make a matrix with empty
+    last rows/columns, which reads as "singular" though the real mistake is the length of `b`."""
+    if not (is_concrete(rows) and is_concrete(cols)):
+        return
+    r, c = np.asarray(rows), np.asarray(cols)
+    reach = int(max(r.max(initial=-1), c.max(initial=-1))) + 1
+    if reach < n:
+        raise ValueError(
+            f"nativax.{fn}: `b` has {n} rows but `rows`/`cols` index only a {reach} x {reach} matrix (the size "
+            f"is taken from `b`, so rows/columns {reach}..{n - 1} would be empty: structurally singular); pass a "
+            f"`b` of length {reach}"
+        )
 
 
 def float_array(x: Any, name: str, fn: str) -> Array:
@@ -130,6 +166,11 @@ def canonical(
         raise ValueError(f"nativax.{fn}: `b` has {bn} rows but the matrix is {n} x {n}")
     if bn == 0:
         raise ValueError(f"nativax.{fn}: empty system (n = 0)")
+    if (batched_values and values.shape[0] == 0) or (lead and lead[0] == 0):
+        raise ValueError(
+            f"nativax.{fn}: empty batch (`values` {values.shape}, `b` {b.shape}); a batch of size 0 has "
+            "nothing to solve"
+        )
     v2 = values if batched_values else values[None]
     b3 = b.reshape((lead[0] if lead else 1), bn, 1 if k is None else k)
     L = max(v2.shape[0], b3.shape[0])

@@ -25,7 +25,7 @@ def solve(
 
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
-    return _ffi.solve_symbolic(KLU, handle_id, values, b, mode)
+    return _ffi.solve_symbolic(KLU, handle_words(handle_id), values, b, mode)
 
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
