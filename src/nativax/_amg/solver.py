@@ -188,10 +188,6 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
         real = not jnp.iscomplexobj(state.values)
         return "cg" if state.symmetric and real else "gmres"
 
-    def precondition(self, state: _AMGState, vector: Inexact[Array, " n"]) -> Inexact[Array, " n"]:
-        """Apply one cycle of `state`'s hierarchy (an approximation of A^{-1} vector)."""
-        return cyc.apply(self._effective(state), vector, self.cycle, self.smoother, self.sweeps)
-
     def compute(self, state: _AMGState | _amgx.AmgXState, vector, options: dict[str, Any]):
         del options
         if isinstance(state, _amgx.AmgXState):

@@ -69,18 +69,6 @@ def unavailable_reason(mesh, axis) -> str | None:
     return None
 
 
-def resolve_engine(engine: str, mesh, axis, fname: str) -> str:
-    if engine == "shard_map":
-        return engine
-    why = unavailable_reason(mesh, axis)
-    if engine == "cusolvermg":
-        if why is not None:
-            raise RuntimeError(
-                f"{fname}: engine='cusolvermg' is not available: {why}. Use engine='shard_map' "
-                "(any backend) or engine='auto'."
-            )
-        return engine
-    return "shard_map" if why is not None else "cusolvermg"
 
 
 def device_ids(mesh, axis) -> tuple[int, ...]:

@@ -11,7 +11,6 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from . import cusolvermg as MG
 from . import kernels as K
 from .checks import (
     _Cfg,
@@ -25,6 +24,7 @@ from .checks import (
     _resolve,
     _smap,
 )
+from .engines import DenseSPDEngine
 
 __all__ = [
     "NotPositiveDefiniteError",
@@ -44,54 +44,29 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-def _local_factor(a_loc, lay: K.Layout, engine: str):
+def _local_factor(a_loc, lay: K.Layout, engine: DenseSPDEngine):
     """(m0, n) shard -> (padded factor (m, Np), info). Internal permuted tile order."""
-    x = K.pad_local(a_loc, lay)
-    if engine == "cusolvermg":
-        return MG.potrf_local(x, lay)
-    return K.cholesky_local(x, lay)
+    return engine.factor(K.pad_local(a_loc, lay), lay)
 
 
-def _local_solve(x, b, lay: K.Layout, engine: str):
+def _local_solve(x, b, lay: K.Layout, engine: DenseSPDEngine):
     """Solve with a factor from `_local_factor`; ``b`` replicated (n, r) -> (n, r)."""
-    bp = K.pad_rhs(b, lay)
-    if engine == "cusolvermg":
-        z = MG.potrs_local(x, bp, lay)
-    else:
-        z = K.solve_local(x, bp, lay)
-    return K.unpad_rhs(z, lay)
-
-
-def _local_logdet(x, lay: K.Layout, engine: str):
-    if engine == "cusolvermg":
-        return MG.logdet_local(x, lay)
-    return K.logdet_local(x, lay)
+    return K.unpad_rhs(engine.solve(x, K.pad_rhs(b, lay), lay), lay)
 
 
 def _local_inverse_from_factor(x, lay: K.Layout):
     return K.lauum_local(K.trtri_local(x, lay), lay)
 
 
-def _local_potri(a_loc, lay: K.Layout, engine: str):
-    x = K.pad_local(a_loc, lay)
-    if engine == "cusolvermg":
-        z, info = MG.potri_local(x, lay)
-    else:
-        x, info = K.cholesky_local(x, lay)
-        z = _local_inverse_from_factor(x, lay)
+def _local_potri(a_loc, lay: K.Layout, engine: DenseSPDEngine):
+    z, info = engine.inverse(K.pad_local(a_loc, lay), lay)
     return K.nan_if(K.unpad_local(z, lay), info), info
 
 
-def _local_potrf(a_loc, lay: K.Layout, engine: str):
+def _local_potrf(a_loc, lay: K.Layout, engine: DenseSPDEngine):
     lay = lay.replace(permuted=False)
-    x = K.pad_local(a_loc, lay)
-    x = K.exchange_row_tiles(x, lay, to_cyclic=True)
-    if engine == "cusolvermg":
-        x, info = MG.potrf_true_order_local(x, lay)
-    else:
-        x, info = K.cholesky_local(x, lay)
-        x = K.zero_upper_local(x, lay)
-        x = K.exchange_row_tiles(x, lay, to_cyclic=False)
+    x = K.exchange_row_tiles(K.pad_local(a_loc, lay), lay, to_cyclic=True)
+    x, info = engine.factor_true_order(x, lay)
     return K.nan_if(K.unpad_local(x, lay), info), info
 
 
@@ -187,8 +162,8 @@ def potri_shardmap_ctx(a, tile: int, axis_name, pad: bool = True, *, engine: str
     is replicated. Unlike the cuSOLVERMg-era reference this returns the *full* inverse (no
     symmetrize step needed). Not reverse-mode differentiable (use `potri` for gradients).
     """
-    lay, engine = _ctx_layout(a, tile, axis_name, pad, engine, "potri_shardmap_ctx")
-    return _local_potri(a, lay, engine)
+    lay, eng = _ctx_layout(a, tile, axis_name, pad, engine, "potri_shardmap_ctx")
+    return _local_potri(a, lay, eng)
 
 
 
@@ -286,16 +261,17 @@ def _solve_with_factor(x, b, cfg: _Cfg):
 
 def _logdet_with_factor(x, cfg: _Cfg):
     lay = cfg.layout()
-    f = _smap(lambda xl: _local_logdet(xl, lay, cfg.engine), cfg.mesh, (cfg.spec,), P())
+    f = _smap(lambda xl: cfg.engine.logdet(xl, lay), cfg.mesh, (cfg.spec,), P())
     return f(x)
 
 
 def _trace_inv_da(x, da, cfg: _Cfg):
     """``tr(A^{-1} dA)`` from the factor (costs one distributed inverse)."""
     lay = cfg.layout()
-    if cfg.engine == "cusolvermg":
+    if not cfg.engine.differentiable_logdet:
         raise NotImplementedError(
-            "differentiating the log-determinant is only implemented for engine='shard_map'"
+            f"differentiating the log-determinant is not implemented for engine={cfg.engine.name!r}; "
+            "use engine='shard_map'"
         )
 
     def loc(xl, dal):
@@ -404,13 +380,13 @@ def potrs_shardmap_ctx(a, b, tile: int, axis_name, pad: bool = True, *, engine: 
     ``a``: local ``(N/ndev, N)`` row block; ``b``: the full ``(N,)`` or ``(N, nrhs)`` right-hand
     side, replicated over `axis_name`. Returns ``(x, status)`` with ``x`` replicated.
     """
-    lay, engine = _ctx_layout(a, tile, axis_name, pad, engine, "potrs_shardmap_ctx")
+    lay, eng = _ctx_layout(a, tile, axis_name, pad, engine, "potrs_shardmap_ctx")
     vec = b.ndim == 1
     b2 = b[:, None] if vec else b
     if b2.shape[0] != lay.n:
         raise ValueError(f"potrs_shardmap_ctx: `b` must have {lay.n} rows, got shape {b.shape}.")
-    x_f, info = _local_factor(a, lay, engine)
-    x = K.nan_if(_local_solve(x_f, b2.astype(a.dtype), lay, engine), info)
+    x_f, info = _local_factor(a, lay, eng)
+    x = K.nan_if(_local_solve(x_f, b2.astype(a.dtype), lay, eng), info)
     return (x[:, 0] if vec else x), info
 
 
