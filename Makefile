@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Second test leg: the newest JAX (0.12.x needs Python >= 3.12) in a fresh venv.
+PYTHON_NEW ?=
+VENV_NEW   ?= .venv-newest
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system install demo test lint docs wheel asan soak clean
+.PHONY: system install demo test test-newest lint docs wheel asan soak clean
 
 system:
 	$(SUDO) apt-get update -qq
@@ -29,6 +32,19 @@ test: install
 	$(MAKE) lint
 	$(BIN)/python -m pytest -q
 
+# The full suite again on the newest JAX: a fresh venv from PYTHON_NEW (>= 3.12), the package
+# built there, lint + tests. `.ci/run` calls it when the machine has such an interpreter.
+test-newest: system
+	@test -n "$(PYTHON_NEW)" || { echo "test-newest: set PYTHON_NEW=/path/to/python3.12 (or newer)"; exit 2; }
+	rm -rf $(VENV_NEW)
+	$(PYTHON_NEW) -m venv $(VENV_NEW)
+	$(VENV_NEW)/bin/pip install -q --upgrade pip
+	$(VENV_NEW)/bin/pip install -q --upgrade "jax>=0.10" "scikit-build-core>=0.10" "nanobind>=2.0"
+	$(VENV_NEW)/bin/pip install -q --no-build-isolation -e ".[test,docs,dev]"
+	$(VENV_NEW)/bin/python -c "import sys, jax; print(f'test-newest: Python {sys.version.split()[0]}, jax {jax.__version__}')"
+	$(MAKE) lint VENV=$(VENV_NEW)
+	$(VENV_NEW)/bin/python -m pytest -q
+
 docs:
 	$(BIN)/mkdocs build --strict -d build/site
 
@@ -42,4 +58,4 @@ soak: install
 	$(BIN)/python benchmarks/soak.py --quick
 
 clean:
-	rm -rf build $(VENV) site
+	rm -rf build $(VENV) $(VENV_NEW) site

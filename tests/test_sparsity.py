@@ -177,9 +177,10 @@ def test_pytree_input_and_output():
     assert got == {(0, 0), (0, 3), (1, 1), (1, 4), (2, 3), (2, 4), (2, 5), (2, 6)}
 
 
-def test_probing_fallback_warns_and_is_exact():
+def test_convolution_has_an_exact_rule():
     fn = lambda x: jnp.convolve(x, jnp.array([1.0, 2.0, 1.0]), mode="same")  # noqa: E731
-    with pytest.warns(sparsity.SparsityFallbackWarning, match="conv_general_dilated"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sparsity.SparsityFallbackWarning)
         got = detected(fn, N)
     assert np.array_equal(got, true_pattern(fn, N))
 

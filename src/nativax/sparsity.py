@@ -8,8 +8,9 @@ three steps:
 
 1. **Detection**: [`nativax.sparsity.jacobian_sparsity`][] traces the function to a
     jaxpr and propagates, primitive by primitive, the set of inputs every element
-    depends on (index-set propagation). Unknown primitives fall back to probing,
-    with a warning.
+    depends on (index-set propagation). The result always contains the true
+    pattern: a primitive without a rule is analysed through its JVP or, failing
+    that, assumed dense, with a warning naming the line of user code.
 2. **Coloring**: [`nativax.sparsity.color_columns`][] groups columns that share no
     row (greedy distance-2 coloring, DSATUR order).
 3. **Compression**: one JVP per color, with the seed "sum of the basis vectors of

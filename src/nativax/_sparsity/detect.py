@@ -18,6 +18,7 @@ from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_star, is_valid_coloring, lower_bound, star_recovery
 from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+from .params import sub_jaxprs
 
 __all__ = [
     "SparsityFallbackWarning",
@@ -73,18 +74,44 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         offset += k
     in_sets += [None] * (len(in_structs) - nx)
     const_vals = [None if isinstance(c, jax.core.Tracer) else np.asarray(c) for c in closed.consts]
-    out_sets, _ = eval_jaxpr(
-        closed.jaxpr, [None] * len(const_vals), const_vals,
-        in_sets, [None] * len(in_sets), n, ctx,
-    )
+    try:
+        out_sets, _ = eval_jaxpr(
+            closed.jaxpr, [None] * len(const_vals), const_vals,
+            in_sets, [None] * len(in_sets), n, ctx,
+        )
+    except ValueError as err:
+        if ctx.events and str(err).startswith("nativax.sparsity: an intermediate"):
+            raise ValueError(f"{err}{_events(ctx)}") from err
+        raise
     stacked = ix.vstack(out_sets, [_size(s) for s in out_structs], n)
     if stacked is None:
         rows = cols = np.zeros(0, np.int64)
     else:
+        _check_not_mostly_dense(int(stacked.nnz), m, n, ctx)
         coo = stacked.tocoo()
         rows, cols = coo.row, coo.col
     pattern, _ = SparsityPattern.from_coo(rows, cols, (m, n))
     return pattern
+
+
+def _events(ctx: Context) -> str:
+    if not ctx.events:
+        return ""
+    return " Conservative steps taken: " + " | ".join(ctx.events)
+
+
+def _check_not_mostly_dense(nnz: int, m: int, n: int, ctx: Context) -> None:
+    """A (nearly) dense pattern at large size helps no sparse solver and usually means a
+    conservative rule lost the structure: say so instead of materialising it."""
+    total = m * n
+    if total >= ix.MOSTLY_DENSE_MIN_ENTRIES and nnz > ix.MOSTLY_DENSE_FRACTION * total:
+        raise ValueError(
+            f"nativax.sparsity: the detected Jacobian pattern is {100 * nnz / total:.0f}% dense "
+            f"({nnz} of {m} x {n} entries). A sparse solver cannot help with a dense Jacobian; if "
+            "the true Jacobian is sparse, a conservative step lost its structure: pass "
+            "the known pattern with `pattern=` (nativax.sparsity.to_sparse_operator(op, pattern=...)), "
+            "or use a dense solver." + _events(ctx)
+        )
 
 
 def jacobian_sparsity(fn, x: PyTree, *, unroll_budget: int = 2000) -> SparsityPattern:
@@ -148,7 +175,7 @@ def _fingerprint(closed: jex.ClosedJaxpr) -> str:
     def walk(jaxpr):
         for eqn in jaxpr.eqns:
             for value in eqn.params.values():
-                for item in value if isinstance(value, (tuple, list)) else (value,):
+                for item in sub_jaxprs(value):
                     if isinstance(item, jex.ClosedJaxpr):
                         consts(item)
                     elif isinstance(item, jex.Jaxpr):

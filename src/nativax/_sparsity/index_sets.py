@@ -28,6 +28,14 @@ Sets: TypeAlias = sp.csr_array | None
 # A conservative rule that would make more entries than this dense-fills memory
 # instead of helping anyone: it raises, asking for a known pattern.
 MAX_DENSE_ENTRIES = 200_000_000
+# A primitive without a rule that has to be assumed dense raises above this many
+# entries (a 2000 x 2000 block): its pattern would be (nearly) dense anyway.
+MAX_FALLBACK_ENTRIES = 4_000_000
+# A detected pattern of at least this many possible entries (m * n) that is more
+# than this fraction full raises: a sparse solver cannot help, and the caller may
+# know a sparser pattern that a conservative rule lost.
+MOSTLY_DENSE_MIN_ENTRIES = 4_000_000
+MOSTLY_DENSE_FRACTION = 0.5
 
 
 def _check_size(entries: int) -> None:

@@ -1,12 +1,13 @@
 """Walks a jaxpr, propagating index sets (and trace-time-known values) equation by
-equation. First-order rules are in `_sparsity_rules.py`; this module adds control
-flow (`cond`, `scan`, `while`), calls into sub-jaxprs (`jit`, `closed_call`,
-`remat`, `custom_jvp_call`, `custom_vjp_call`, ...) and the probing fallback for
-primitives without a rule.
+equation. First-order rules are in `rules.py`, `windows.py` and `linalg.py`; this
+module adds control flow (`cond`, `scan`, `while`), `custom_linear_solve`
+(`linear_solve.py`), calls into sub-jaxprs (`jit`, `closed_call`, `remat`,
+`custom_jvp_call`, `custom_vjp_call`, ...) and, for primitives without a rule, the
+sound fallback of `fallback.py` (through the primitive's JVP, else dense).
+Parameters whose layout differs between JAX lines are read through `params.py`.
 """
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,22 +17,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import index_sets as ix
+from . import linalg as _linalg  # noqa: F401  (registers its rules)
+from . import windows as _windows  # noqa: F401  (registers its rules)
+from .fallback import SparsityFallbackWarning, dense_rule, fallback, is_inexact
 from .index_sets import Sets
+from .linear_solve import custom_linear_solve
+from .params import UnsupportedParams, num_eqns, scan_layout
 from .rules import RULES, shape_of, size_of
+
+__all__ = ["Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
 
 # Known values larger than this are not computed at trace time.
 _MAX_KNOWN_SIZE = 10_000_000
-# A local dense Jacobian (the fallback) larger than this is replaced by "everything".
-_MAX_PROBE_SIZE = 4_000_000
-
-
-class SparsityFallbackWarning(UserWarning):
-    """A primitive had no sparsity rule; its pattern was found by probing."""
 
 
 @dataclasses.dataclass
 class Context:
-    """Settings for one detection run."""
+    """Settings and records of one detection run."""
 
     # Scans with `length * len(body.eqns)` up to this are unrolled (exact, including
     # loop counters); longer ones use a fixed point over the carry.
@@ -40,16 +42,17 @@ class Context:
     # every carry element depend on everything the loop can see.
     max_sweeps: int = 64
     warned: set = dataclasses.field(default_factory=set)
+    # Primitives whose JVP is being analysed (a JVP containing its own primitive is
+    # not analysed again: that equation is assumed dense).
+    linearising: set = dataclasses.field(default_factory=set)
+    # The equations (calls, control flow, JVPs being analysed) whose sub-jaxpr is being
+    # interpreted, outermost first: source lines for warnings.
+    sites: list = dataclasses.field(default_factory=list)
+    # Conservative (dense) steps taken, with the user's source line, for error messages.
+    events: list = dataclasses.field(default_factory=list)
 
 
-def _is_inexact(var) -> bool:
-    dtype = getattr(var.aval, "dtype", None)
-    if dtype is None:
-        return False
-    try:
-        return bool(jnp.issubdtype(dtype, jnp.inexact))
-    except TypeError:
-        return False
+_is_inexact = is_inexact
 
 
 def _concrete(value) -> np.ndarray | None:
@@ -114,8 +117,9 @@ def eval_closed(closed, in_sets, in_vals, ncols, ctx):
     if isinstance(closed, jex.ClosedJaxpr):
         consts = [_concrete(c) for c in closed.consts]
         jaxpr = closed.jaxpr
-    else:
-        consts, jaxpr = [], closed
+    else:  # an open jaxpr (JAX 0.12 bodies); constants, if any, are unknown
+        jaxpr = closed
+        consts = [None] * len(jaxpr.constvars)
     return eval_jaxpr(jaxpr, [None] * len(consts), consts, in_sets, in_vals, ncols, ctx)
 
 
@@ -130,14 +134,24 @@ def eval_eqn(eqn, sets, vals, ncols, ctx):
         return nothing, nothing
     name = eqn.primitive.name
     out_vals = nothing
-    if name in _CONTROL:
-        out_sets, out_vals = _CONTROL[name](eqn, sets, vals, ncols, ctx)
-    elif name in RULES:
-        out_sets = RULES[name](eqn, sets, vals, ncols)
-    elif (sub := _call_jaxpr(eqn)) is not None:
-        out_sets, out_vals = eval_closed(sub, sets, vals, ncols, ctx)
-    else:
-        out_sets = _probe(eqn, sets, vals, ncols, ctx)
+    try:
+        if name in RULES:
+            out_sets = RULES[name](eqn, sets, vals, ncols)
+        elif name in _CONTROL or (sub := _call_jaxpr(eqn)) is not None:
+            ctx.sites.append(eqn)
+            try:
+                if name in _CONTROL:
+                    out_sets, out_vals = _CONTROL[name](eqn, sets, vals, ncols, ctx)
+                else:
+                    out_sets, out_vals = eval_closed(sub, sets, vals, ncols, ctx)
+            finally:
+                ctx.sites.pop()
+        else:
+            out_sets = fallback(eqn, sets, vals, ncols, ctx, eval_closed)
+    except (UnsupportedParams, KeyError) as err:
+        # A parameter layout this JAX line changed: stay sound.
+        out_sets = dense_rule(eqn, sets, ncols, ctx, f"its parameters could not be read: {err!r}")
+        out_vals = nothing
     out_sets = [s if _is_inexact(v) else None for s, v in zip(out_sets, eqn.outvars)]
     return out_sets, list(out_vals)
 
@@ -161,79 +175,6 @@ def _call_jaxpr(eqn):
         if same:
             return value
     return None
-
-
-# ------------------------------------------------------------------ fallback
-
-
-def _everything(eqn, sets, ncols) -> list[Sets]:
-    cols = ix.all_columns(sets)
-    return [ix.broadcast_columns(cols, size_of(v), ncols) for v in eqn.outvars]
-
-
-def _probe(eqn, sets, vals, ncols, ctx) -> list[Sets]:
-    """Unknown primitive: dense local Jacobian at random points (exhaustive probing)."""
-    name = eqn.primitive.name
-    if name not in ctx.warned:
-        ctx.warned.add(name)
-        warnings.warn(
-            f"nativax.sparsity: no sparsity rule for primitive {name!r}; its local "
-            "pattern is found by probing its dense Jacobian at random points (or, "
-            "for large operands, assumed dense). Pass `pattern=` to skip detection.",
-            SparsityFallbackWarning,
-            stacklevel=2,
-        )
-    live = [i for i, (v, s) in enumerate(zip(eqn.invars, sets))
-            if s is not None and _is_inexact(v)]
-    outs = [k for k, v in enumerate(eqn.outvars) if _is_inexact(v)]
-    in_size = sum(size_of(eqn.invars[i]) for i in live)
-    out_size = sum(size_of(eqn.outvars[k]) for k in outs)
-    if in_size * out_size > _MAX_PROBE_SIZE:
-        return _everything(eqn, sets, ncols)
-    try:
-        local = _local_pattern(eqn, vals, live, outs)
-    except Exception:
-        return _everything(eqn, sets, ncols)
-    stacked = ix.vstack([sets[i] for i in live], [size_of(eqn.invars[i]) for i in live], ncols)
-    result: list[Sets] = [None] * len(eqn.outvars)
-    for k, block in zip(outs, local):
-        r, c = np.nonzero(block)
-        result[k] = ix.group_union(stacked, c, r, size_of(eqn.outvars[k]))
-    return result
-
-
-def _local_pattern(eqn, vals, live, outs) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    patterns = None
-    for _ in range(2):
-        args = []
-        for v, val in zip(eqn.invars, vals):
-            if val is not None:
-                args.append(jnp.asarray(val))
-            elif _is_inexact(v):
-                args.append(jnp.asarray(rng.standard_normal(shape_of(v)), v.aval.dtype))
-            else:
-                args.append(jnp.zeros(shape_of(v), v.aval.dtype))
-
-        def f(*xs, args=args):
-            full = list(args)
-            for i, x in zip(live, xs):
-                full[i] = x
-            out = eqn.primitive.bind(*full, **eqn.params)
-            out = out if eqn.primitive.multiple_results else [out]
-            return [jnp.ravel(out[k]) for k in outs]
-
-        with jax.ensure_compile_time_eval():
-            jac = jax.jacfwd(f, argnums=tuple(range(len(live))))(*[args[i] for i in live])
-        blocks = [
-            np.concatenate(
-                [np.asarray(j).reshape(j.shape[0], -1) != 0 for j in jac_k], axis=1
-            )
-            for jac_k in jac
-        ]
-        patterns = blocks if patterns is None else [p | b for p, b in zip(patterns, blocks)]
-    assert patterns is not None
-    return patterns
 
 
 # -------------------------------------------------------------- control flow
@@ -265,7 +206,7 @@ def _while_unrolled(eqn, sets, vals, ncols, ctx):
     p = eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     cond, body = p["cond_jaxpr"], p["body_jaxpr"]
-    steps = ctx.unroll_budget // max(len(body.jaxpr.eqns), 1)
+    steps = ctx.unroll_budget // max(num_eqns(body), 1)
     carry_s, carry_v = list(sets[nc + nb:]), list(vals[nc + nb:])
     for _ in range(steps + 1):
         _, (pred,) = eval_closed(cond, sets[:nc] + carry_s, vals[:nc] + carry_v, ncols, ctx)
@@ -302,7 +243,8 @@ def _while(eqn, sets, vals, ncols, ctx):
 
 def _scan(eqn, sets, vals, ncols, ctx):
     p = eqn.params
-    if p["length"] * max(len(p["jaxpr"].jaxpr.eqns), 1) <= ctx.unroll_budget:
+    scan_layout(eqn)  # fails early (-> dense) on an unknown parameter layout
+    if p["length"] * max(num_eqns(p["jaxpr"]), 1) <= ctx.unroll_budget:
         return _scan_unrolled(eqn, sets, vals, ncols, ctx)
     return _scan_fixed_point(eqn, sets, vals, ncols, ctx), [None] * len(eqn.outvars)
 
@@ -310,7 +252,7 @@ def _scan(eqn, sets, vals, ncols, ctx):
 def _scan_unrolled(eqn, sets, vals, ncols, ctx):
     p = eqn.params
     body = p["jaxpr"]
-    length, nconst, ncarry = p["length"], p["num_consts"], p["num_carry"]
+    length, (nconst, ncarry) = p["length"], scan_layout(eqn)
     consts_s, consts_v = sets[:nconst], vals[:nconst]
     carry_s, carry_v = list(sets[nconst: nconst + ncarry]), list(vals[nconst: nconst + ncarry])
     xs_vars, xs_s, xs_v = eqn.invars[nconst + ncarry:], sets[nconst + ncarry:], vals[nconst + ncarry:]
@@ -349,7 +291,7 @@ def _scan_fixed_point(eqn, sets, vals, ncols, ctx) -> list[Sets]:
     """
     p = eqn.params
     body = p["jaxpr"]
-    length, nconst, ncarry = p["length"], p["num_consts"], p["num_carry"]
+    length, (nconst, ncarry) = p["length"], scan_layout(eqn)
     xs_vars, xs_s = eqn.invars[nconst + ncarry:], sets[nconst + ncarry:]
     slice_sizes = [size_of(v) // max(length, 1) for v in xs_vars]
     offsets = np.concatenate([[0], np.cumsum(slice_sizes)]).astype(np.int64)
@@ -407,4 +349,8 @@ def _scan_fixed_point(eqn, sets, vals, ncols, ctx) -> list[Sets]:
     return carry + ys
 
 
-_CONTROL = {"cond": _cond, "while": _while, "scan": _scan}
+def _linear_solve(eqn, sets, vals, ncols, ctx):
+    return custom_linear_solve(eqn, sets, vals, ncols, ctx, eval_closed), [None] * len(eqn.outvars)
+
+
+_CONTROL = {"cond": _cond, "while": _while, "scan": _scan, "custom_linear_solve": _linear_solve}

@@ -76,9 +76,9 @@ def gather_from(sets: list[Sets], sizes: list[int], out_ids: np.ndarray, ncols: 
 _ELEMENTWISE = (
     "abs acos acosh add add_any asin asinh atan atan2 atanh cbrt clamp complex conj "
     "convert_element_type copy copy_p cos cosh digamma div erf erf_inv erfc exp exp2 "
-    "expm1 igamma igammac igamma_grad_a imag integer_pow lgamma log log1p logistic max "
-    "min neg nextafter polygamma pow real reduce_precision rem rsqrt sin sinh sqrt "
-    "square sub tan tanh zeta bessel_i0e bessel_i1e random_gamma_grad "
+    "expm1 igamma igammac igamma_grad_a imag integer_pow lgamma log log1p log2 logistic max "
+    "min neg nextafter one_minus_square polygamma polynomial pow real reduce_precision rem "
+    "rsqrt sin sinh sqrt square sub tan tanh zeta bessel_i0e bessel_i1e random_gamma_grad "
     "regularized_incomplete_beta"
 ).split()
 
@@ -230,6 +230,17 @@ def _concatenate(eqn, vals):
     return np.concatenate(parts, axis=eqn.params["dimension"])
 
 
+def _stack(eqn, vals):  # `jnp.stack` (a primitive since JAX 0.10)
+    size = size_of(eqn.invars[0]) if eqn.invars else 0
+    parts = [ids(shape_of(var)) + k * size for k, var in enumerate(eqn.invars)]
+    return np.stack(parts, axis=eqn.params["axis"])
+
+
+def _unstack(eqn, vals):  # iterating over an array (JAX 0.12)
+    a = ids(shape_of(eqn.invars[0]))
+    return [np.take(a, k, axis=eqn.params["axis"]) for k in range(len(eqn.outvars))]
+
+
 def _split(eqn, vals):
     a = ids(shape_of(eqn.invars[0]))
     cuts = np.cumsum(eqn.params["sizes"])[:-1]
@@ -289,6 +300,8 @@ for _name, _fn in {
     "concatenate": _concatenate,
     "tile": _tile,
     "split": _split,
+    "stack": _stack,
+    "unstack": _unstack,
 }.items():
     RULES[_name] = _structural(_fn)
 
@@ -427,12 +440,13 @@ def _sort(eqn, sets, vals, ncols):
 
 @_register("top_k")
 def _top_k(eqn, sets, vals, ncols):
+    # Any element along the axis may be selected (JAX 0.12 adds `axis`; before: last).
     shape = shape_of(eqn.invars[0])
     out_shape = shape_of(eqn.outvars[0])
-    axis = len(shape) - 1
+    axis = int(eqn.params.get("axis", -1)) % len(shape)
     red = _reduce_axes(sets[0], shape, (axis,), ncols)
-    kept = ids(shape[:-1])
-    rows = np.broadcast_to(kept[..., None], out_shape).ravel()
+    kept = np.expand_dims(ids(shape[:axis] + shape[axis + 1:]), axis)
+    rows = np.broadcast_to(kept, out_shape).ravel()
     return [ix.take(red, rows), None]
 
 
