@@ -8,6 +8,7 @@ from jaxtyping import Array, Inexact
 
 from ._amg_hierarchy import Hierarchy, Level
 from ._amg_spmv import matvec
+from ._packing import promote
 
 CYCLES = ("V", "W", "F")
 SMOOTHERS = ("jacobi", "chebyshev")
@@ -23,7 +24,7 @@ def jacobi_omega(rho: Array) -> Array:
 
 
 def _jacobi(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
-    w = (jacobi_omega(lv.rho) * lv.dinv).astype(b.dtype)
+    w = (jacobi_omega(lv.rho).astype(lv.dinv.dtype) * lv.dinv).astype(b.dtype)
     for _ in range(sweeps):
         x = w * b if x is None else x + w * (b - matvec(lv.a, x))
     assert x is not None
@@ -31,7 +32,8 @@ def _jacobi(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
 
 
 def _chebyshev(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
-    lo, hi = CHEBYSHEV_RANGE[0] * lv.rho, CHEBYSHEV_RANGE[1] * lv.rho
+    rho = lv.rho.astype(b.dtype)  # real-valued; in b's dtype so the recurrence mixes no dtypes
+    lo, hi = CHEBYSHEV_RANGE[0] * rho, CHEBYSHEV_RANGE[1] * rho
     theta, delta = (hi + lo) / 2, (hi - lo) / 2
     dinv = lv.dinv.astype(b.dtype)
     for _ in range(sweeps):
@@ -55,7 +57,8 @@ def _smooth(kind: str, lv: Level, b: Array, x: Array | None, sweeps: int) -> Arr
 
 
 def _coarse(h: Hierarchy, b: Array) -> Array:
-    return jsl.lu_solve((h.lu.astype(jnp.result_type(h.lu, b)), h.piv), b, trans=1 if h.transposed else 0)
+    dtype = promote(h.lu.dtype, b.dtype)
+    return jsl.lu_solve((h.lu.astype(dtype), h.piv), b.astype(dtype), trans=1 if h.transposed else 0)
 
 
 def _cycle(h: Hierarchy, k: int, b: Array, x: Array | None, cycle: str, smoother: str, sweeps: int) -> Array:

@@ -17,6 +17,7 @@ from jaxtyping import Array, ArrayLike, Inexact, Integer
 from . import _klu_ffi as ffi
 from . import _klu_shapes as shapes
 from ._native import lib
+from ._packing import promote
 from ._status import raise_if_failed
 from .handles import NumericHandle, SingularMatrixError, SymbolicHandle
 
@@ -35,8 +36,8 @@ __all__ = [
 
 def _dot_ref(rows, cols, v2: Array, x3: Array, n_rows: int) -> Array:
     """Pure-JAX COO mat-vec (differentiable and transposable); used for autodiff rules."""
-    dtype = jnp.result_type(v2.dtype, x3.dtype)
-    contrib = v2[:, :, None] * x3[:, cols, :]
+    dtype = promote(v2.dtype, x3.dtype)
+    contrib = v2.astype(dtype)[:, :, None] * x3.astype(dtype)[:, cols, :]
     batch = max(v2.shape[0], x3.shape[0])
     return jnp.zeros((batch, n_rows, x3.shape[-1]), dtype).at[:, rows, :].add(contrib)
 
@@ -61,7 +62,7 @@ def _run_native(native: Callable[[Array, int], tuple[Array, Array]], mode: int, 
     if split:  # real matrix, complex rhs: one native call on [Re | Im]
         k = rhs.shape[-1]
         x, status = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
-        return raise_if_failed(x[..., :k] + 1j * x[..., k:], status).astype(rhs.dtype)
+        return raise_if_failed(jax.lax.complex(x[..., :k], x[..., k:]), status).astype(rhs.dtype)
     x, status = native(rhs, mode)
     return raise_if_failed(x, status)
 
@@ -77,7 +78,7 @@ def _prepare(values: ArrayLike, b: ArrayLike, nnz: int, fn: str, n: int | None =
     values = shapes.float_array(values, "values", fn)
     b = shapes.float_array(b, "b", fn)
     vdt, bdt, split = shapes.compute_dtypes(values, b)
-    out_dtype = jnp.result_type(values.dtype, b.dtype)
+    out_dtype = promote(values.dtype, b.dtype)
     v2, b3, unflatten = shapes.canonical(values.astype(vdt), b.astype(bdt), nnz, fn, n)
     batch = max(v2.shape[0], b3.shape[0])
     b3 = jnp.broadcast_to(b3, (batch, *b3.shape[1:]))
@@ -132,7 +133,7 @@ def dot(
     r_idx, c_idx, _ = shapes.indices(rows, cols, None, "dot")
     values = shapes.float_array(values, "values", "dot")
     x = shapes.float_array(x, "x", "dot")
-    dt = jnp.result_type(values.dtype, x.dtype)
+    dt = promote(values.dtype, x.dtype)
     if dt in (jnp.float16, jnp.bfloat16):
         dt = jnp.float32
     v2, x3, _ = shapes.canonical(values.astype(dt), x.astype(dt), r_idx.shape[0], "dot")
@@ -146,7 +147,7 @@ def dot(
     out_shape = list(jnp.broadcast_shapes(
         (v2.shape[0],) if values.ndim == 2 else (), (x3.shape[0],) if x.ndim == 3 or (values.ndim == 2 and x.ndim == 2) else ()
     )) + [m] + ([x.shape[-1]] if (x.ndim == 2 and values.ndim == 1) or x.ndim == 3 else [])
-    return y.reshape(out_shape).astype(jnp.result_type(values.dtype, x.dtype))
+    return y.reshape(out_shape).astype(promote(values.dtype, x.dtype))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def solve_with_numeric(
     # A zero-stride stand-in with the values' shape and dtype: the shape/dtype logic needs no real values.
     vspec = np.broadcast_to(np.zeros((), np.complex128 if np.iscomplexobj(host_vals) else np.float64), host_vals.shape)
     vdt, bdt, split = shapes.compute_dtypes(vspec, b)  # type: ignore[arg-type]
-    out_dtype = jnp.result_type(vspec.dtype, b.dtype)
+    out_dtype = promote(vspec.dtype, b.dtype)
     _, b3, unflatten = shapes.canonical(vspec, b.astype(bdt), sym.nnz, "solve_with_numeric", sym.n)  # type: ignore[arg-type]
     if shapes.is_concrete(b):  # eager and not differentiated: skip the matvec set-up and the values transfer
         mode = ffi.MODE_T if transpose else ffi.MODE_A

@@ -3,6 +3,7 @@
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -10,6 +11,7 @@ from jaxtyping import Array, Inexact
 
 from . import _klu_ffi as ffi
 from . import _klu_shapes as shapes
+from . import _packing as packing
 from . import klu as _klu
 from ._status import to_result
 from .handles import NumericHandle, SymbolicHandle
@@ -23,6 +25,8 @@ class _KLUState(eqx.Module):
     pattern: SparsityPattern = eqx.field(static=True)
     transposed: bool = eqx.field(static=True)
     conjugated: bool = eqx.field(static=True)
+    packed: packing.PackedStructures
+    """The operator's (pytree) output and input structures, as lineax packs them."""
 
 
 class KLU(lx.AbstractLinearSolver[_KLUState]):
@@ -83,14 +87,12 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
                 raise ValueError("KLU: the operator's sparsity pattern differs from the held analysis/factorization")
             if self.numeric is not None and not self.frozen and shapes.is_concrete(values):
                 _check_same_values(values, self.numeric)
-        return _KLUState(values, op.pattern, False, False)
+        return _KLUState(values, op.pattern, False, False, packing.pack(operator))
 
     def compute(self, state: _KLUState, vector, options: dict[str, Any]):
         del options
-        vector = jnp.asarray(vector)
+        vector = packing.ravel(vector, state.packed, "KLU")
         n = state.pattern.shape[0]
-        if vector.shape != (n,):
-            raise ValueError(f"KLU: `vector` must have shape ({n},), got {vector.shape}")
         values = state.values
         if state.conjugated:  # conj(A) x = b  <=>  A conj(x) = conj(b)
             vector = vector.conj()
@@ -102,14 +104,14 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
         x, status = self._native(values.astype(vdt)[None], b3, mode, state.pattern)
         x = x[0]
         if split:
-            x = x[:, :1] + 1j * x[:, 1:]
+            x = jax.lax.complex(x[:, :1], x[:, 1:])
         x = x[:, 0]
         if self.numeric is not None and not self.frozen:
             x = _check_same_values(values, self.numeric, x)
         if state.conjugated:
             x = x.conj()
-        out_dtype = jnp.result_type(values.dtype, vector.dtype)
-        return x.astype(out_dtype), to_result(status), {}
+        out_dtype = packing.promote(values.dtype, vector.dtype)
+        return packing.unravel(x.astype(out_dtype), state.packed), to_result(status), {}
 
     def _native(self, v2, b3, mode, pattern):
         if self.numeric is not None:
@@ -119,10 +121,11 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
         return ffi.solve(pattern.rows, pattern.cols, v2, b3, mode)
 
     def transpose(self, state: _KLUState, options: dict[str, Any]):
-        return _KLUState(state.values, state.pattern, not state.transposed, state.conjugated), options
+        transposed = packing.transpose(state.packed)
+        return _KLUState(state.values, state.pattern, not state.transposed, state.conjugated, transposed), options
 
     def conj(self, state: _KLUState, options: dict[str, Any]):
-        return _KLUState(state.values, state.pattern, state.transposed, not state.conjugated), options
+        return _KLUState(state.values, state.pattern, state.transposed, not state.conjugated, state.packed), options
 
     def assume_full_rank(self) -> bool:
         return True
@@ -130,7 +133,7 @@ class KLU(lx.AbstractLinearSolver[_KLUState]):
 
 def _numeric_rhs_dtype(numeric: NumericHandle, b3):
     if np.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
-        return jnp.result_type(b3.dtype, jnp.complex64)
+        return packing.promote(b3.dtype, jnp.complex64)
     return b3.dtype
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
+from . import _packing as packing
 from .operators import SparseOperator
 from .pattern import SparsityPattern
 
@@ -30,13 +31,6 @@ def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
         rows.append(i)
         cols.append(i - k)
     return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
-
-
-def _flat_size(structure) -> int:
-    leaves = jax.tree_util.tree_leaves(structure)
-    if len(leaves) != 1 or len(leaves[0].shape) != 1:
-        raise TypeError("nativax: sparse solvers need operators acting on a single 1-D array")
-    return leaves[0].shape[0]
 
 
 def as_sparse_operator(operator: lx.AbstractLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
@@ -62,17 +56,17 @@ def as_sparse_operator(operator: lx.AbstractLinearOperator, pattern: SparsityPat
         if a.shape != b.shape:
             raise ValueError(f"nativax: cannot add operators of shapes {a.shape} and {b.shape}")
         union, wa, wb = _union(a.pattern, b.pattern)
-        dtype = jnp.result_type(a.values.dtype, b.values.dtype)
+        dtype = packing.promote(a.values.dtype, b.values.dtype)
         values = jnp.zeros(union.nnz, dtype).at[wa].add(a.values.astype(dtype)).at[wb].add(b.values.astype(dtype))
         return SparseOperator(values, union, ())
     if isinstance(operator, lx.IdentityLinearOperator):
-        n = _flat_size(operator.in_structure())
-        if _flat_size(operator.out_structure()) != n:
+        n = packing.flat_size(operator.in_structure())
+        if packing.flat_size(operator.out_structure()) != n:
             raise TypeError("nativax: non-square IdentityLinearOperator")
-        dtype = jax.tree_util.tree_leaves(operator.in_structure())[0].dtype
+        dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
         return SparseOperator(jnp.ones(n, dtype), _diag_pattern(n, (0,)), (lx.symmetric_tag, lx.diagonal_tag))
     if isinstance(operator, lx.DiagonalLinearOperator):
-        diag = jnp.asarray(jax.tree_util.tree_leaves(operator.diagonal)[0]).reshape(-1)
+        diag = packing.ravel(operator.diagonal, packing.pack(operator), "nativax: DiagonalLinearOperator")
         return SparseOperator(diag, _diag_pattern(diag.shape[0], (0,)), (lx.diagonal_tag,))
     if isinstance(operator, lx.TridiagonalLinearOperator):
         n = operator.diagonal.shape[0]
