@@ -16,6 +16,13 @@ if STRICT:
     jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+@pytest.fixture
+def strict_promotion():
+    """Run a test under lineax's conventions whatever the leg: strict dtype promotion, rank promotion "raise"."""
+    with jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion("raise"):
+        yield
+
+
 def pytest_report_header(config):
     return f"nativax strict leg: {'on (dtype promotion strict, rank promotion raise)' if STRICT else 'off'}"
 

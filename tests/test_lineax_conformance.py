@@ -1,8 +1,11 @@
 """nativax's solvers under lineax's own solver checks (the style of lineax's tests/test_{solve,vmap,jvp,
 transpose,adjoint}.py): for each solver, the operator kinds lineax tests (matrix, function, Jacobian, composed,
 added, tagged, negated, scaled; real and complex; pytree in/out structures), under jit, vmap over the operator
-and over the vector, jvp, transpose and adjoint, against dense numpy. Small n keeps it fast; the whole file is
-part of the strict leg (`NATIVAX_STRICT=1`: strict dtype promotion, rank promotion "raise")."""
+and over the vector, jvp, transpose and adjoint, against dense numpy. Small n keeps it fast.
+
+Like lineax's own suite, every test here runs under `jax_numpy_dtype_promotion="strict"` and
+`jax_numpy_rank_promotion="raise"` (the `strict_promotion` fixture), in every leg, so the strict leg
+(`NATIVAX_STRICT=1 pytest -m strict`) does not need to run it again."""
 
 import functools as ft
 
@@ -17,7 +20,7 @@ import nativax
 
 from conftest import conformance_matrix
 
-pytestmark = pytest.mark.strict
+pytestmark = pytest.mark.usefixtures("strict_promotion")
 
 N = 12
 SPLIT = 5  # pytree structures: leaves of sizes SPLIT and N - SPLIT
@@ -181,16 +184,42 @@ def _solve_flat(solver, make, spd, matrix, b):
     return flat(lx.linear_solve(op, unflat(b, op.out_structure()), solver).value)
 
 
+# ---- which combinations run ------------------------------------------------------------------------------
+# KLU (cheap to compile) meets every operator kind in both dtypes, and runs every check on flat and pytree
+# kinds in both dtypes. AMG and DistributedCholesky, whose solves take seconds to compile, run each check
+# once, spreading flat/pytree kinds and real/complex over the checks; their operator conversion is KLU's
+# (AMG: `as_sparse_operator`) or lineax's own (DistributedCholesky: `as_matrix`).
+
+F64, C128 = np.float64, np.complex128
+
+
+def _cases(kinds, amg, cholesky):
+    return [("klu", k, d) for k in kinds for d in DTYPES] + [("amg", *amg), ("cholesky", *cholesky)]
+
+
+SOLVE_CASES = [("klu", k, d) for k in OPERATORS for d in DTYPES] + [
+    ("amg", "matrix", C128), ("amg", "function", F64), ("amg", "pytree_jacobian", F64),
+    ("cholesky", "matrix", F64), ("cholesky", "jacobian", C128), ("cholesky", "pytree_function", F64),
+]
+VMAP_CASES = _cases(("matrix", "jacobian", "pytree_function"), ("pytree_jacobian", F64), ("matrix", C128))
+JVP_CASES = _cases(("matrix", "jacobian", "pytree_jacobian"), ("matrix", C128), ("pytree_jacobian", F64))
+TRANSPOSE_CASES = _cases(("function", "pytree_function"), ("pytree_function", F64), ("matrix", C128))
+ADJOINT_CASES = [("klu", "function"), ("klu", "pytree_jacobian"), ("amg", "matrix"), ("cholesky", "pytree_jacobian")]
+
+
+def _ids(case):
+    return "-".join(x if isinstance(x, str) else np.dtype(x).name for x in case)
+
+
 # ---- the checks --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", OPERATORS)
-@pytest.mark.parametrize("solver_name", SOLVERS)
+@pytest.mark.parametrize("solver_name,kind,dtype", SOLVE_CASES, ids=map(_ids, SOLVE_CASES))
 def test_solve(solver_name, kind, dtype):
     solver, spd, tol, (matrix,) = _case(solver_name, dtype)
     op = OPERATORS[kind](matrix, spd)
-    np.testing.assert_allclose(np.asarray(op.as_matrix()), np.asarray(matrix), rtol=1e-12, atol=1e-12)
+    if solver_name == "klu":  # the operator kinds themselves (once, not per solver)
+        np.testing.assert_allclose(np.asarray(op.as_matrix()), np.asarray(matrix), rtol=1e-12, atol=1e-12)
     b = _vec(dtype, 0)
     expected = np.linalg.solve(np.asarray(matrix), np.asarray(b))
     sol = lx.linear_solve(op, unflat(b, op.out_structure()), solver)
@@ -198,16 +227,11 @@ def test_solve(solver_name, kind, dtype):
     assert jax.tree_util.tree_structure(sol.value) == jax.tree_util.tree_structure(op.in_structure())
     assert eqx.tree_equal(jax.eval_shape(lambda: sol.value), op.in_structure()) is True
     _close(sol.value, expected, tol)
-    # under an outer jit, with the operator as an argument
-    _close(_solve(op, unflat(b, op.out_structure()), solver), expected, tol)
+    if kind in ("matrix", "pytree_jacobian"):  # under an outer jit, with the operator as an argument
+        _close(_solve(op, unflat(b, op.out_structure()), solver), expected, tol)
 
 
-VMAP_KINDS = ("matrix", "jacobian", "pytree_function")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", VMAP_KINDS)
-@pytest.mark.parametrize("solver_name", SOLVERS)
+@pytest.mark.parametrize("solver_name,kind,dtype", VMAP_CASES, ids=map(_ids, VMAP_CASES))
 def test_vmap(solver_name, kind, dtype):
     solver, spd, tol, mats = _case(solver_name, dtype, num=3)
     make = OPERATORS[kind]
@@ -223,12 +247,7 @@ def test_vmap(solver_name, kind, dtype):
             np.testing.assert_allclose(np.asarray(got[i]), np.linalg.solve(a, b), rtol=tol, atol=tol)
 
 
-JVP_KINDS = ("matrix", "jacobian", "pytree_jacobian")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", JVP_KINDS)
-@pytest.mark.parametrize("solver_name", SOLVERS)
+@pytest.mark.parametrize("solver_name,kind,dtype", JVP_CASES, ids=map(_ids, JVP_CASES))
 def test_jvp(solver_name, kind, dtype):
     solver, spd, tol, (matrix, t_matrix) = _case(solver_name, dtype, num=2)
     make = OPERATORS[kind]
@@ -246,12 +265,7 @@ def test_jvp(solver_name, kind, dtype):
                                rtol=tol, atol=tol)
 
 
-TRANSPOSE_KINDS = ("matrix", "function", "pytree_function")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", TRANSPOSE_KINDS)
-@pytest.mark.parametrize("solver_name", SOLVERS)
+@pytest.mark.parametrize("solver_name,kind,dtype", TRANSPOSE_CASES, ids=map(_ids, TRANSPOSE_CASES))
 def test_transpose(solver_name, kind, dtype):
     """lineax's test_transpose: the linear transpose of `v -> solve(A, v)` is `w -> solve(A^T, w)`."""
     solver, spd, tol, (matrix,) = _case(solver_name, dtype)
@@ -272,8 +286,7 @@ def test_transpose(solver_name, kind, dtype):
     np.testing.assert_allclose(np.asarray(jac), inv, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("kind", ("matrix", "function", "pytree_jacobian"))
-@pytest.mark.parametrize("solver_name", SOLVERS)
+@pytest.mark.parametrize("solver_name,kind", ADJOINT_CASES, ids=map(_ids, ADJOINT_CASES))
 def test_adjoint(solver_name, kind):
     """Complex: the adjoint operator `conj(A).T` and the solver's own `conj`/`transpose` states."""
     dtype = np.complex128
@@ -293,3 +306,31 @@ def test_adjoint(solver_name, kind):
         x, result, _ = solver.compute(st, unflat(w, structure), {})
         assert result == lx.RESULTS.successful
         _close(x, np.linalg.solve(dense, np.asarray(w)), tol)
+
+
+def test_conventions_are_on():
+    """The fixture really applies lineax's conventions (else every test above proves less)."""
+    with pytest.raises(jax.dtypes.TypePromotionError):
+        jnp.ones(2, jnp.float32) + jnp.ones(2, jnp.float64)
+    with pytest.raises(ValueError, match="rank"):
+        jnp.ones((2, 2)) + jnp.ones(2)
+
+
+def test_issue_snippet():
+    """The reproduction of issue 14 (a matrix-free Jacobian under strict promotion) gives the right answer."""
+    op = lx.JacobianLinearOperator(lambda u, _: 4 * u - jnp.roll(u, 1) + 0.1 * u**3, jnp.ones(20), None)
+    x = lx.linear_solve(op, jnp.ones(20), nativax.KLU()).value
+    np.testing.assert_allclose(x, np.linalg.solve(np.asarray(op.as_matrix()), np.ones(20)), rtol=1e-12)
+
+
+def test_amg_preconditioner_on_pytree_operator():
+    """`AMG.preconditioner` maps the operator's output structure to its input structure, as lineax's CG needs."""
+    _, spd, _, (matrix,) = _case("amg", F64)
+    op = make_pytree_jacobian_operator(matrix, spd)
+    pre = nativax.AMG(max_coarse=4).preconditioner(op)
+    assert eqx.tree_equal(pre.in_structure(), op.out_structure()) is True
+    assert eqx.tree_equal(pre.out_structure(), op.in_structure()) is True
+    b = _vec(F64, 8)
+    sol = lx.linear_solve(op, unflat(b, op.out_structure()), lx.CG(rtol=1e-12, atol=1e-12),
+                          options={"preconditioner": pre})
+    _close(sol.value, np.linalg.solve(np.asarray(matrix), np.asarray(b)), 1e-9)

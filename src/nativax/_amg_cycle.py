@@ -2,7 +2,6 @@
 `Hierarchy`. Pre- and post-smoothing mirror each other and R = P^H for symmetric problems, so the cycle is a
 symmetric preconditioner there (usable inside CG)."""
 
-import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, Inexact
 

@@ -67,7 +67,7 @@ def ravel(vector: PyTree[Array], packed: PackedStructures, who: str) -> Shaped[A
     """Flatten `vector` (shaped like the operator's output structure) to one 1-D array."""
     out_structure, _ = _structures(packed)
     got = jax.eval_shape(lambda: vector)
-    same_tree = jtu.tree_structure(got) == jtu.tree_structure(out_structure)
+    same_tree = jtu.tree_structure(got) == jtu.tree_structure(out_structure)  # type: ignore[operator]
     if not same_tree or any(
         g.shape != s.shape for g, s in zip(jtu.tree_leaves(got), jtu.tree_leaves(out_structure))
     ):

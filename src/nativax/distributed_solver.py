@@ -10,7 +10,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
-import numpy as np
 
 from . import _packing as packing
 from ._dist_checks import _Cfg, _resolve
