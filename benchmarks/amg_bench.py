@@ -25,7 +25,8 @@ import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builder
 import scipy.sparse as sp  # noqa: E402
 
 import nativax  # noqa: E402
-from nativax import _amg_cycle, _amg_setup  # noqa: E402
+from nativax._amg import cycle as _amg_cycle  # noqa: E402
+from nativax._amg import setup as _amg_setup  # noqa: E402
 from nativax.amg import AMG  # noqa: E402
 
 RTOL = 1e-8
@@ -127,7 +128,7 @@ def main() -> None:
             rows.append((name, a.shape[0], "nativax KLU", bench_klu(a, b)))
         ratio = nx["pcg"] / nx["iters"] / (py["pcg"] / py["iters"])
         rows.append((name, a.shape[0], "PCG/iter ratio nativax/pyamg", dict(ratio=ratio)))
-    print(f"\nAMG benchmark (rtol {RTOL:g}, {jax.devices()[0].platform}, {nativax._native.lib.num_threads()} threads)")
+    print(f"\nAMG benchmark (rtol {RTOL:g}, {jax.devices()[0].platform}, {nativax._core.native.lib.num_threads()} threads)")
     print(f"{'problem':<11} {'n':>9} {'solver':<30} {'setup s':>8} {'solve s':>8} {'iters':>5} "
           f"{'PCG/iter ms':>11} {'rel.res':>9}  note")
     for name, n, who, r in rows:

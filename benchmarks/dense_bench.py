@@ -49,8 +49,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from nativax import distributed as D
-from nativax._dist_checks import _resolve
+from nativax._distributed import factor as F
+from nativax._distributed.checks import _resolve
 
 MiB = 2.0**20
 
@@ -108,8 +108,8 @@ def bench_one(n: int, tile: int, dtype, mesh, reps: int, with_ref: bool) -> dict
 
     # --- distributed inverse
     t0 = time.perf_counter()
-    c_inv = D._potri_jit.lower(a, cfg).compile()
-    c_inv_don = D._potri_jit_donated.lower(a, cfg).compile()
+    c_inv = F._potri_jit.lower(a, cfg).compile()
+    c_inv_don = F._potri_jit_donated.lower(a, cfg).compile()
     row["potri_compile_s"] = time.perf_counter() - t0
     row["potri_s"], (inv, info) = timed(c_inv, a, reps=reps)
     assert int(info) == 0
@@ -122,7 +122,7 @@ def bench_one(n: int, tile: int, dtype, mesh, reps: int, with_ref: bool) -> dict
     row["potri_excess_Ntile"] = (pk - 2 * shard) / ntile
 
     # --- distributed solve
-    c_solve = D._potrs_jit.lower(a, b, cfg, False).compile()
+    c_solve = F._potrs_jit.lower(a, b, cfg, False).compile()
     row["potrs_s"], (x, _, info) = timed(c_solve, a, b, reps=reps)
     assert int(info) == 0
     pk = peak_bytes(c_solve)

@@ -106,7 +106,7 @@ def main():
     reps = 3 if args.quick else 5
     m = 200 if args.quick else 500
     rows: list[tuple] = []
-    print(f"nativax KLU benchmark | jax {jax.__version__} | native threads {nativax._native.lib.num_threads()}")
+    print(f"nativax KLU benchmark | jax {jax.__version__} | native threads {nativax._core.native.lib.num_threads()}")
 
     # P1: 2D Poisson
     bench_solve(f"P1 poisson2d n={m * m}", problems.poisson2d(m), reps, rows)

@@ -41,8 +41,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from nativax import distributed
-from nativax.distributed_solver import DistributedCholesky
+from nativax import DistributedCholesky, distributed
 
 
 def kernel(x1, x2, log_ell, log_sf):

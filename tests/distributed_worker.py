@@ -32,9 +32,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from nativax import DistributedCholesky
 from nativax import distributed as D
-from nativax._dist_checks import _resolve
-from nativax.distributed_solver import DistributedCholesky
+from nativax._distributed import factor as F
+from nativax._distributed.checks import _resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = {}
@@ -127,7 +128,7 @@ def random_spd_float64_potri_potrs_potrf():
     n2, t2 = 128, 4
     a2 = shard(np.eye(n2), mesh)
     cfg = _resolve(a2, t2, mesh, P("x", None), True, "shard_map", "test")
-    ma = D._potri_jit_donated.lower(a2, cfg).compile().memory_analysis()
+    ma = F._potri_jit_donated.lower(a2, cfg).compile().memory_analysis()
     peak = (ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes
             - ma.alias_size_in_bytes)
     shards = peak / (n2 * n2 // 4 * 8)

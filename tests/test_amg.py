@@ -14,10 +14,10 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from nativax import SparseOperator
 from nativax import amg as amg_mod
-from nativax._amg_spmv import Csr, _jax_matvec, matvec
+from nativax._amg.spmv import Csr, _jax_matvec, matvec
 from nativax.amg import AMG
-from nativax.operators import SparseOperator
 
 ROOT = Path(__file__).resolve().parent.parent
 SPD = (lx.symmetric_tag, lx.positive_semidefinite_tag)
@@ -242,7 +242,7 @@ def test_example_runs():
 
 
 def test_amgx_unavailable_raises_clear_error():
-    from nativax import _amgx
+    from nativax._amg import amgx as _amgx
 
     if _amgx.unavailable_reason() is None:
         pytest.skip("the AmgX engine is available here")
@@ -253,7 +253,7 @@ def test_amgx_unavailable_raises_clear_error():
 
 
 def test_amgx_config_validation():
-    from nativax import _amgx
+    from nativax._amg import amgx as _amgx
 
     cfg = {"solver": {"solver": "PCG", "max_iters": 50, "tolerance": 1e-8}}
     canon = _amgx.canonical_config(cfg)
@@ -274,7 +274,7 @@ def test_amgx_config_validation():
 def test_amgx_default_config_mirrors_fields():
     import json
 
-    from nativax import _amgx
+    from nativax._amg import amgx as _amgx
 
     kw = dict(method="ruge_stuben", cycle="W", smoother="jacobi", sweeps=2, rtol=1e-6, atol=0.0, max_steps=77,
               max_levels=5, max_coarse=100)
@@ -290,7 +290,7 @@ def test_amgx_default_config_mirrors_fields():
 
 def test_amgx_python_wiring_traces(monkeypatch):
     """Trace (never run) the AmgX solve: CSR operands of A / A^T and the transposed flag of the adjoint."""
-    from nativax import _amgx
+    from nativax._amg import amgx as _amgx
 
     monkeypatch.setattr(_amgx, "unavailable_reason", lambda: None)
     a = convection_diffusion(4)

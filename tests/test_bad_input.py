@@ -229,8 +229,8 @@ def test_freed_handles_inside_compiled_functions_raise_not_crash():
 
 
 def test_handle_kinds_cannot_be_confused_and_bogus_ids_are_rejected():
-    from nativax._klu_ffi import solve_numeric, solve_symbolic
-    from nativax._native import lib
+    from nativax._core.native import lib
+    from nativax._direct.klu.ffi import solve_numeric, solve_symbolic
 
     sym = klu.analyze(R, C)
     num = klu.factor(sym, V)

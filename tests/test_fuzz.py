@@ -24,8 +24,8 @@ from scipy.sparse.csgraph import structural_rank
 
 import nativax
 from nativax import klu
-from nativax._klu_ffi import solve_numeric
-from nativax._native import lib
+from nativax._core.native import lib
+from nativax._direct.klu.ffi import solve_numeric
 
 # Modest example counts keep the whole file well under a minute. The test suite is derandomized (the same
 # examples every run, so a red run reproduces); NATIVAX_FUZZ_RANDOM=1 and NATIVAX_FUZZ_EXAMPLES=N explore more.

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 import nativax
 from nativax import sparsity
+from nativax._sparsity import detect as _detect
 from nativax.coloring import color_columns, is_valid_coloring, lower_bound
 
 jax.config.update("jax_enable_x64", True)
@@ -347,8 +348,8 @@ def test_cache_ignores_float_argument_values():
     first = sparsity.to_sparse_operator(lx.JacobianLinearOperator(nonlinear_pde, u, jnp.asarray(0.2)))
     second = sparsity.to_sparse_operator(lx.JacobianLinearOperator(nonlinear_pde, 2 * u, jnp.asarray(5.0)))
     assert second.pattern is first.pattern
-    assert sum(1 for key in sparsity._cache if key[0] == "pattern") == 1
-    assert sum(1 for key in sparsity._cache if key[0] == "colors") == 1
+    assert sum(1 for key in _detect._cache if key[0] == "pattern") == 1
+    assert sum(1 for key in _detect._cache if key[0] == "colors") == 1
     np.testing.assert_allclose(second.as_matrix(), jax.jacfwd(nonlinear_pde)(2 * u, 5.0), atol=1e-12)
     # Integer arguments (indices) stay concrete and sharpen the pattern.
     idx = np.array([3, 1, 4])
@@ -368,7 +369,7 @@ def test_docs_page_runs():
 
 
 def test_dense_fill_raises_instead_of_exhausting_memory(monkeypatch):
-    from nativax import _index_sets
+    from nativax._sparsity import index_sets as _index_sets
 
     fn = SUPERSET["gather_traced_index"]
     assert detected(fn, N).sum() > N  # fine at the default limit

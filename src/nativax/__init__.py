@@ -1,25 +1,28 @@
 """nativax: native sparse and distributed linear solvers for JAX, as lineax solvers."""
 
+from . import amg as amg
+from . import caches as caches
 from . import distributed as distributed
+from . import handles as handles
 from . import klu as klu
 from . import scaleout as scaleout
 from . import sparsity as sparsity
-from .amg import AMG as AMG
-from .caches import cache_info as cache_info
-from .caches import clear_caches as clear_caches
-from .caches import finalize as finalize
-from .caches import reset_cache_counters as reset_cache_counters
-from .caches import set_cache_bytes as set_cache_bytes
-from .caches import set_cache_size as set_cache_size
-from .distributed import NotPositiveDefiniteError as NotPositiveDefiniteError
-from .distributed_solver import DistributedCholesky as DistributedCholesky
-from .handles import FreedHandleError as FreedHandleError
-from .handles import NumericHandle as NumericHandle
-from .handles import SingularMatrixError as SingularMatrixError
-from .handles import SymbolicHandle as SymbolicHandle
-from .klu_solver import KLU as KLU
-from .operators import SparseOperator as SparseOperator
-from .pattern import SparsityPattern as SparsityPattern
-from .sparsify import as_sparse_operator as as_sparse_operator
+from ._amg.solver import AMG as AMG
+from ._core.caches import cache_info as cache_info
+from ._core.caches import clear_caches as clear_caches
+from ._core.caches import finalize as finalize
+from ._core.caches import reset_cache_counters as reset_cache_counters
+from ._core.caches import set_cache_bytes as set_cache_bytes
+from ._core.caches import set_cache_size as set_cache_size
+from ._core.convert import as_sparse_operator as as_sparse_operator
+from ._core.handles import FreedHandleError as FreedHandleError
+from ._core.handles import NumericHandle as NumericHandle
+from ._core.handles import SingularMatrixError as SingularMatrixError
+from ._core.handles import SymbolicHandle as SymbolicHandle
+from ._core.operator import SparseOperator as SparseOperator
+from ._core.pattern import SparsityPattern as SparsityPattern
+from ._direct.klu.solver import KLU as KLU
+from ._distributed.factor import NotPositiveDefiniteError as NotPositiveDefiniteError
+from ._distributed.solver import DistributedCholesky as DistributedCholesky
 
 __version__ = "0.1.0"

@@ -15,9 +15,9 @@ import jax.extend.core as jex
 import jax.numpy as jnp
 import numpy as np
 
-from . import _index_sets as ix
-from ._index_sets import Sets
-from ._sparsity_rules import RULES, shape_of, size_of
+from . import index_sets as ix
+from .index_sets import Sets
+from .rules import RULES, shape_of, size_of
 
 # Known values larger than this are not computed at trace time.
 _MAX_KNOWN_SIZE = 10_000_000

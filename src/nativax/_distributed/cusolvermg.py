@@ -1,4 +1,4 @@
-"""cuSOLVERMg engine of `nativax.distributed` (optional CUDA extension ``nativax._mg_cuda``).
+"""cuSOLVERMg engine of `nativax.distributed` (optional CUDA extension ``nativax._cusolvermg_cuda``).
 
 STATUS: UNVERIFIED. The extension compiles against the cuSOLVERMg headers of the
 ``nvidia-cusolver`` wheels, but this code path has not been executed on a GPU by this project.
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _dist_kernels as K
+from . import kernels as K
 
 _ext = None
 _err: Exception | None = None
@@ -36,7 +36,7 @@ def load():
     global _ext, _err
     if _ext is None and _err is None:
         try:
-            from . import _mg_cuda as ext  # type: ignore[attr-defined]
+            from .. import _cusolvermg_cuda as ext  # type: ignore[attr-defined]
 
             for name, capsule in ext.ffi_targets().items():
                 jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
@@ -50,7 +50,7 @@ def unavailable_reason(mesh, axis) -> str | None:
     """Why the cuSOLVERMg engine cannot run on ``mesh`` (None when it can)."""
     if load() is None:
         return (
-            "the optional CUDA extension nativax._mg_cuda is not built or cannot be loaded "
+            "the optional CUDA extension nativax._cusolvermg_cuda is not built or cannot be loaded "
             f"({_err}); it is built only when CUDA and the cusolverMg headers/libraries (from the "
             "nvidia-cusolver wheels installed by jax[cuda]) are found at build time"
         )
@@ -69,18 +69,6 @@ def unavailable_reason(mesh, axis) -> str | None:
     return None
 
 
-def resolve_engine(engine: str, mesh, axis, fname: str) -> str:
-    if engine == "shard_map":
-        return engine
-    why = unavailable_reason(mesh, axis)
-    if engine == "cusolvermg":
-        if why is not None:
-            raise RuntimeError(
-                f"{fname}: engine='cusolvermg' is not available: {why}. Use engine='shard_map' "
-                "(any backend) or engine='auto'."
-            )
-        return engine
-    return "shard_map" if why is not None else "cusolvermg"
 
 
 def device_ids(mesh, axis) -> tuple[int, ...]:

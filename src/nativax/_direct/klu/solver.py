@@ -9,15 +9,15 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
-from . import _klu_ffi as ffi
-from . import _klu_shapes as shapes
-from . import _packing as packing
-from . import klu as _klu
-from ._status import to_result
-from .handles import NumericHandle, SymbolicHandle
-from .operators import SparseOperator
-from .pattern import SparsityPattern
-from .sparsify import as_sparse_operator
+from ..._core import packing
+from ..._core.convert import as_sparse_operator
+from ..._core.handles import NumericHandle, SymbolicHandle
+from ..._core.operator import SparseOperator
+from ..._core.pattern import SparsityPattern
+from ..._core.status import to_result
+from .. import shapes as shapes
+from . import ffi as ffi
+from . import functional as _klu
 
 
 class _KLUState(eqx.Module):

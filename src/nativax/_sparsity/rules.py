@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _index_sets as ix
-from ._index_sets import Sets
+from . import index_sets as ix
+from .index_sets import Sets
 
 Rule = Callable[[Any, list[Sets], list[Any], int], list[Sets]]
 RULES: dict[str, Rule] = {}

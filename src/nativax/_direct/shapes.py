@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._packing import promote
+from .._core.packing import promote
 
 _TRACER_ERRORS = (
     jax.errors.TracerArrayConversionError,

@@ -1,4 +1,4 @@
-// The optional nanobind extension `nativax._mg_cuda`: FFI capsules of the cuSOLVERMg handlers.
+// The optional nanobind extension `nativax._cusolvermg_cuda`: FFI capsules of the cuSOLVERMg handlers.
 // UNVERIFIED: compiled, never run on a GPU by this project (see docs/distributed.md).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
@@ -13,7 +13,7 @@ extern "C" XLA_FFI_Error* MgPotri(XLA_FFI_CallFrame* call_frame);
 extern "C" XLA_FFI_Error* MgPotrs(XLA_FFI_CallFrame* call_frame);
 }  // namespace nativax::mg
 
-NB_MODULE(_mg_cuda, m) {
+NB_MODULE(_cusolvermg_cuda, m) {
   m.doc() = "cuSOLVERMg potrf/potri/potrs XLA FFI handlers (CUDA; unverified)";
   m.def("ffi_targets", []() {
     nb::dict d;

@@ -10,7 +10,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
-from ._packing import promote
+from .packing import promote
 from .pattern import SparsityPattern
 
 _SYMMETRIC_TAGS = (lx.symmetric_tag, lx.diagonal_tag, lx.positive_semidefinite_tag, lx.negative_semidefinite_tag)

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
-from . import _packing as packing
-from ._dist_checks import _Cfg, _resolve
-from .distributed import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
+from .._core import packing
+from .checks import _Cfg, _resolve
+from .factor import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
 
 __all__ = ["DistributedCholesky", "NotPositiveDefiniteError"]
 

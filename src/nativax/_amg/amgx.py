@@ -25,8 +25,8 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
-from ._packing import promote
-from .pattern import SparsityPattern
+from .._core.packing import promote
+from .._core.pattern import SparsityPattern
 
 TARGET = "nativax_amgx_solve"
 BUILD_HINT = (
@@ -47,11 +47,11 @@ def load() -> Any:
     global _ext, _err
     if _ext is None and _err is None:
         try:
-            from . import _amgx_cuda as ext  # type: ignore[attr-defined]
+            from .. import _amgx_cuda as ext  # type: ignore[attr-defined]
 
             for name, capsule in ext.ffi_targets().items():
                 jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
-            from .caches import register_engine
+            from .._core.caches import register_engine
 
             register_engine("amgx", lambda: dict(ext.cache_info()), ext.clear_caches, ext.finalize)
             atexit.register(ext.finalize)  # AMGX_finalize before the CUDA runtime goes away

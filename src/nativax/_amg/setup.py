@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .pattern import SparsityPattern
+from .._core.pattern import SparsityPattern
 
 METHODS = ("smoothed_aggregation", "ruge_stuben")
 

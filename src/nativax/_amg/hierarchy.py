@@ -12,8 +12,8 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jaxtyping import Array, Inexact, Int
 
-from ._amg_setup import CsrStructure, Symbolic
-from ._amg_spmv import Csr, matvec
+from .setup import CsrStructure, Symbolic
+from .spmv import Csr, matvec
 
 _POWER_STEPS = 15
 

@@ -2,7 +2,7 @@
 
 import jax
 
-from . import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
+from .. import _nativax as lib  # type: ignore[attr-defined]  # noqa: F401  (compiled extension)
 
 
 def _register() -> None:

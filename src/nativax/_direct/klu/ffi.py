@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Int
 
-from . import _native  # noqa: F401  (registers the FFI targets)
+from ..._core import native  # noqa: F401  (registers the FFI targets)
 
 MODE_A, MODE_T, MODE_H = 0, 1, 2
 

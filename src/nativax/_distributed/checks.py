@@ -14,27 +14,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax import shard_map as _shard_map
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from . import _dist_kernels as K
-from . import _dist_mg as MG
-
-try:  # jax >= 0.6
-    from jax import shard_map as _shard_map
-
-    _VMA_KW = "check_vma"
-except ImportError:  # pragma: no cover - older jax
-    from jax.experimental.shard_map import shard_map as _shard_map  # type: ignore[no-redef]
-
-    _VMA_KW = "check_rep"
+from . import kernels as K
+from .engines import ENGINES, DenseSPDEngine
+from .engines import resolve as resolve_engine
 
 _SUPPORTED = (jnp.float32, jnp.float64, jnp.complex64, jnp.complex128)
 _ENGINES = ("auto", "shard_map", "cusolvermg")
 
 
 def _smap(f, mesh, in_specs, out_specs):
-    return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{_VMA_KW: True})
+    return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,14 +46,14 @@ class _Cfg:
     nd: int  # N after global padding to a multiple of ndev
     tile: int
     pad: bool
-    engine: str
+    engine: DenseSPDEngine
 
     @property
     def spec(self) -> P:
         return P(self.axis, None)
 
     def layout(self, permuted=True) -> K.Layout:
-        ids = MG.device_ids(self.mesh, self.axis) if self.engine == "cusolvermg" else ()
+        ids = self.engine.device_ids(self.mesh, self.axis)
         return K.make_layout(
             self.nd, self.ndev, self.axis, self.tile, pad=self.pad, permuted=permuted, device_ids=ids
         )
@@ -137,12 +130,7 @@ def _row_axis(spec: P, mesh, fname: str):
 
 def _default_mesh():
     devs = np.array(jax.devices())
-    try:
-        from jax.sharding import AxisType
-
-        return Mesh(devs, ("rows",), axis_types=(AxisType.Auto,))
-    except (ImportError, TypeError):  # pragma: no cover
-        return Mesh(devs, ("rows",))
+    return Mesh(devs, ("rows",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
@@ -179,9 +167,9 @@ def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
             f"{fname}: pad=False, but N={n} is not divisible by the {ndev} devices of axis "
             f"{axis!r}; pass pad=True (a global copy) or pre-pad to {nd} rows."
         )
-    cfg = _Cfg(mesh=mesh, axis=axis, ndev=ndev, n=n, nd=nd, tile=tile, pad=bool(pad), engine="")
+    cfg = _Cfg(mesh=mesh, axis=axis, ndev=ndev, n=n, nd=nd, tile=tile, pad=bool(pad), engine=ENGINES["shard_map"])
     cfg.layout()  # raises the pad=False error early
-    return dataclasses.replace(cfg, engine=MG.resolve_engine(engine, mesh, axis, fname))
+    return dataclasses.replace(cfg, engine=resolve_engine(engine, mesh, axis, fname))
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,7 +218,7 @@ def _ctx_layout(a, tile, axis_name, pad, engine, fname):
     if dtype not in [jnp.dtype(t) for t in _SUPPORTED]:
         raise TypeError(f"{fname}: unsupported dtype {dtype}.")
     tile = _check_tile(tile, fname)
-    if engine not in ("shard_map", "cusolvermg"):
+    if engine not in ENGINES:
         raise ValueError(f"{fname}: `engine` must be 'shard_map' or 'cusolvermg', got {engine!r}.")
     try:
         ndev = int(np.prod([lax.axis_size(ax) for ax in _axes_of(axis_name)]))
@@ -245,4 +233,4 @@ def _ctx_layout(a, tile, axis_name, pad, engine, fname):
             f"{fname}: local block has shape {a.shape}, but with {ndev} devices along "
             f"{axis_name!r} a row block of an N x N matrix must be (N/{ndev}, N)."
         )
-    return K.make_layout(n, ndev, axis_name, tile, pad=pad), engine
+    return K.make_layout(n, ndev, axis_name, tile, pad=pad), ENGINES[engine]

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Inexact, Int
 
-from . import _native  # noqa: F401  (registers the FFI targets)
-from ._packing import promote
+from .._core import native  # noqa: F401  (registers the FFI targets)
+from .._core.packing import promote
 
 _NATIVE_DTYPES = (jnp.float32, jnp.float64, jnp.complex128)
 

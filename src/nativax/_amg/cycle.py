@@ -5,9 +5,9 @@ symmetric preconditioner there (usable inside CG)."""
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, Inexact
 
-from ._amg_hierarchy import Hierarchy, Level
-from ._amg_spmv import matvec
-from ._packing import promote
+from .._core.packing import promote
+from .hierarchy import Hierarchy, Level
+from .spmv import matvec
 
 CYCLES = ("V", "W", "F")
 SMOOTHERS = ("jacobi", "chebyshev")

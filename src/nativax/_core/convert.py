@@ -1,0 +1,126 @@
+"""Turn lineax operators into `SparseOperator`s without dense work where the structure is known:
+sums, scalings, negations and tags of sparse/identity/diagonal/tridiagonal operators keep their sparsity.
+Dense `MatrixLinearOperator`s are sparsified (a convenience); matrix-free operators (Function/Jacobian) go
+through sparsity detection + coloring (`nativax.sparsity`).
+
+`as_sparse_operator` is a `functools.singledispatch` function (as lineax's own operator functions are), so
+users can register conversions for their own operator types:
+
+    @nativax.as_sparse_operator.register(MyOperator)
+    def _(operator, pattern=None):
+        return nativax.SparseOperator.from_scipy(operator.to_scipy())
+"""
+
+from functools import lru_cache, singledispatch
+
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+
+from . import packing
+from .operator import SparseOperator
+from .pattern import SparsityPattern
+
+
+@lru_cache(maxsize=256)
+def _union(p1: SparsityPattern, p2: SparsityPattern) -> tuple[SparsityPattern, np.ndarray, np.ndarray]:
+    rows = np.concatenate([p1.rows, p2.rows])
+    cols = np.concatenate([p1.cols, p2.cols])
+    pattern, where = SparsityPattern.from_coo(rows, cols, p1.shape)
+    return pattern, where[: p1.nnz], where[p1.nnz :]
+
+
+@lru_cache(maxsize=256)
+def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
+    rows, cols = [], []
+    for k in offsets:  # k = row - col
+        i = np.arange(max(k, 0), n + min(k, 0))
+        rows.append(i)
+        cols.append(i - k)
+    return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
+
+
+@singledispatch
+def as_sparse_operator(operator: lx.AbstractLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    """Return `operator` as a `SparseOperator` (exact: same matrix), keeping sparsity where known.
+
+    Matrix-free operators (anything without a registered conversion) go through Jacobian sparsity detection
+    and coloring; `pattern` (a known `SparsityPattern`) skips detection. Register your own operator types with
+    `nativax.as_sparse_operator.register(MyOperator)`."""
+    if not isinstance(operator, lx.AbstractLinearOperator):
+        raise TypeError(f"nativax.as_sparse_operator: `operator` must be a lineax operator, got {type(operator).__name__}")
+    from .._sparsity.detect import to_sparse_operator
+
+    return to_sparse_operator(operator, pattern)
+
+
+@as_sparse_operator.register
+def _(operator: SparseOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    if pattern is not None and pattern != operator.pattern:
+        raise ValueError("nativax: `pattern` does not match the SparseOperator's pattern")
+    return operator
+
+
+@as_sparse_operator.register
+def _(operator: lx.TaggedLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    inner = as_sparse_operator(operator.operator, pattern)
+    return SparseOperator(inner.values, inner.pattern, inner.tags | operator.tags)
+
+
+@as_sparse_operator.register
+def _(operator: lx.NegLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    inner = as_sparse_operator(operator.operator, pattern)
+    return SparseOperator(-inner.values, inner.pattern, inner.tags)
+
+
+@as_sparse_operator.register(lx.MulLinearOperator)
+@as_sparse_operator.register(lx.DivLinearOperator)
+def _(operator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    inner = as_sparse_operator(operator.operator, pattern)
+    scalar = jnp.asarray(operator.scalar)
+    values = inner.values * scalar if isinstance(operator, lx.MulLinearOperator) else inner.values / scalar
+    return SparseOperator(values, inner.pattern, ())
+
+
+@as_sparse_operator.register
+def _(operator: lx.AddLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    a = as_sparse_operator(operator.operator1)
+    b = as_sparse_operator(operator.operator2)
+    if a.shape != b.shape:
+        raise ValueError(f"nativax: cannot add operators of shapes {a.shape} and {b.shape}")
+    union, wa, wb = _union(a.pattern, b.pattern)
+    dtype = packing.promote(a.values.dtype, b.values.dtype)
+    values = jnp.zeros(union.nnz, dtype).at[wa].add(a.values.astype(dtype)).at[wb].add(b.values.astype(dtype))
+    return SparseOperator(values, union, ())
+
+
+@as_sparse_operator.register
+def _(operator: lx.IdentityLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    n = packing.flat_size(operator.in_structure())
+    if packing.flat_size(operator.out_structure()) != n:
+        raise TypeError("nativax: non-square IdentityLinearOperator")
+    dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
+    return SparseOperator(jnp.ones(n, dtype), _diag_pattern(n, (0,)), (lx.symmetric_tag, lx.diagonal_tag))
+
+
+@as_sparse_operator.register
+def _(operator: lx.DiagonalLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    diag = packing.ravel(operator.diagonal, packing.pack(operator), "nativax: DiagonalLinearOperator")
+    return SparseOperator(diag, _diag_pattern(diag.shape[0], (0,)), (lx.diagonal_tag,))
+
+
+@as_sparse_operator.register
+def _(operator: lx.TridiagonalLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    n = operator.diagonal.shape[0]
+    p = _diag_pattern(n, (0, 1, -1))
+    rows = np.concatenate([np.arange(n), np.arange(1, n), np.arange(n - 1)])
+    cols = np.concatenate([np.arange(n), np.arange(n - 1), np.arange(1, n)])
+    _, where = SparsityPattern.from_coo(rows, cols, (n, n))
+    vals = jnp.concatenate([operator.diagonal, operator.lower_diagonal, operator.upper_diagonal])
+    return SparseOperator(jnp.zeros(p.nnz, vals.dtype).at[where].add(vals), p, (lx.tridiagonal_tag,))
+
+
+@as_sparse_operator.register
+def _(operator: lx.MatrixLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    return SparseOperator.from_dense(operator.matrix, operator.tags, pattern=pattern)

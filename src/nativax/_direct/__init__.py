@@ -1,0 +1,1 @@
+"""Sparse direct solvers: the engine-agnostic layer (shapes, lineax wiring) and one folder per engine."""

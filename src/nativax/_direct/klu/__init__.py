@@ -1,0 +1,1 @@
+"""SuiteSparse KLU engine: raw FFI calls, the functional API and the lineax solver."""

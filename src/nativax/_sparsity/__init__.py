@@ -1,0 +1,1 @@
+"""Jacobian sparsity: jaxpr interpreter + index-set rules, coloring, compressed materialisation."""

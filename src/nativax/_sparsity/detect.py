@@ -1,0 +1,306 @@
+"""Jacobian sparsity detection, caching and compressed materialisation (public face: `nativax.sparsity`)."""
+
+import collections
+import hashlib
+import threading
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.extend.core as jex
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+from jaxtyping import Int, PyTree
+
+from .._core import packing
+from .._core.operator import SparseOperator
+from .._core.pattern import SparsityPattern
+from . import index_sets as ix
+from .coloring import color_columns, is_valid_coloring, lower_bound
+from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+
+__all__ = [
+    "SparsityFallbackWarning",
+    "clear_cache",
+    "color_columns",
+    "colors_for",
+    "is_valid_coloring",
+    "jacobian_sparsity",
+    "lower_bound",
+    "materialise",
+    "to_sparse_operator",
+]
+
+
+# ------------------------------------------------------------------ detection
+
+
+def _structs(tree: PyTree) -> tuple[list[jax.ShapeDtypeStruct], Any]:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return [jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves], treedef
+
+
+def _size(struct) -> int:
+    return int(np.prod(struct.shape, dtype=np.int64))
+
+
+def _trace(fn, x: PyTree, extra: PyTree = ()) -> tuple[jex.ClosedJaxpr, list, list, int]:
+    """The jaxpr of `fn(x, extra)` on flat inputs, with the in/out leaf structures and
+    the number of leaves of `x` (the columns; `extra` leaves are unknown values)."""
+    x_structs, x_def = _structs(x)
+    e_structs, e_def = _structs(extra)
+    nx = len(x_structs)
+
+    def flat_fn(*leaves):
+        xs = jax.tree_util.tree_unflatten(x_def, leaves[:nx])
+        es = jax.tree_util.tree_unflatten(e_def, leaves[nx:])
+        return jax.tree_util.tree_leaves(fn(xs, es))
+
+    closed, out_shapes = jax.make_jaxpr(flat_fn, return_shape=True)(*x_structs, *e_structs)
+    return closed, x_structs + e_structs, list(out_shapes), nx
+
+
+def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None):
+    nx = len(in_structs) if nx is None else nx
+    n = sum(_size(s) for s in in_structs[:nx])
+    m = sum(_size(s) for s in out_structs)
+    in_sets: list[ix.Sets] = []
+    offset = 0
+    for s in in_structs[:nx]:
+        k = _size(s)
+        inexact = jnp.issubdtype(s.dtype, jnp.inexact)
+        in_sets.append(ix.identity(k, n, offset) if inexact and k else None)
+        offset += k
+    in_sets += [None] * (len(in_structs) - nx)
+    const_vals = [None if isinstance(c, jax.core.Tracer) else np.asarray(c) for c in closed.consts]
+    out_sets, _ = eval_jaxpr(
+        closed.jaxpr, [None] * len(const_vals), const_vals,
+        in_sets, [None] * len(in_sets), n, ctx,
+    )
+    stacked = ix.vstack(out_sets, [_size(s) for s in out_structs], n)
+    if stacked is None:
+        rows = cols = np.zeros(0, np.int64)
+    else:
+        coo = stacked.tocoo()
+        rows, cols = coo.row, coo.col
+    pattern, _ = SparsityPattern.from_coo(rows, cols, (m, n))
+    return pattern
+
+
+def jacobian_sparsity(fn, x: PyTree, *, unroll_budget: int = 2000) -> SparsityPattern:
+    """Sparsity pattern of the Jacobian of `fn` at inputs shaped like `x`.
+
+    **Arguments:**
+
+    - `fn`: a function of one argument (an array or a pytree of arrays), returning an
+        array or a pytree of arrays.
+    - `x`: an example input; arrays or `jax.ShapeDtypeStruct`s (only shapes and
+        dtypes are used).
+    - `unroll_budget`: `lax.scan`s with `length * number_of_equations` up to this are
+        analysed iteration by iteration (exact); longer ones by a fixed point over
+        the carry (a superset).
+
+    **Returns:**
+
+    A [`nativax.SparsityPattern`][] of shape `(m, n)`, where inputs and outputs are
+    flattened and concatenated in pytree-leaf order (like `jax.flatten_util`).
+    Entry `(i, j)` is present when output `i` may depend on input `j`.
+    """
+    if not callable(fn):
+        raise TypeError(f"jacobian_sparsity: `fn` must be callable, got {type(fn).__name__}")
+    if isinstance(unroll_budget, bool) or not isinstance(unroll_budget, int) or unroll_budget < 0:
+        raise ValueError(f"jacobian_sparsity: `unroll_budget` must be an int >= 0, got {unroll_budget!r}")
+    leaves = jax.tree_util.tree_leaves(x)
+    if not leaves or not any(jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) for leaf in leaves):
+        raise TypeError(
+            "jacobian_sparsity: `x` must hold at least one floating or complex array (a Jacobian with "
+            f"respect to integer inputs is not defined), got dtypes {[str(jnp.result_type(v)) for v in leaves]}"
+        )
+    closed, in_structs, out_structs, nx = _trace(lambda x, _: fn(x), x)
+    return _detect(closed, in_structs, out_structs, Context(unroll_budget=unroll_budget), nx)
+
+
+# -------------------------------------------------------------------- caching
+
+
+_CACHE_SIZE = 128
+_cache: collections.OrderedDict = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+def _fingerprint(closed: jex.ClosedJaxpr) -> str:
+    """Identifies everything detection depends on: the jaxpr text (primitives,
+    params, shapes, literals) and the values of concrete constants, including those
+    of nested jaxprs. Traced constants count by shape only: detection treats them
+    as unknown, so the pattern cannot depend on their values."""
+    h = hashlib.blake2b(str(closed.jaxpr).encode(), digest_size=16)
+
+    def consts(cj):
+        for c in cj.consts:
+            if isinstance(c, jax.core.Tracer):
+                h.update(repr(("tracer", c.shape, str(c.dtype))).encode())
+            else:
+                a = np.asarray(c)
+                h.update(repr((a.shape, str(a.dtype))).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+        walk(cj.jaxpr)
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            for value in eqn.params.values():
+                for item in value if isinstance(value, (tuple, list)) else (value,):
+                    if isinstance(item, jex.ClosedJaxpr):
+                        consts(item)
+                    elif isinstance(item, jex.Jaxpr):
+                        walk(item)
+
+    consts(closed)
+    return h.hexdigest()
+
+
+def _cached(key, compute):
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = compute()
+    with _lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def clear_cache() -> None:
+    """Forget all cached patterns and colorings."""
+    with _lock:
+        _cache.clear()
+
+
+def _colors(pattern: SparsityPattern) -> np.ndarray:
+    return _cached(("colors", pattern), lambda: color_columns(pattern))
+
+
+def _is_float_leaf(leaf) -> bool:
+    return eqx.is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.inexact)
+
+
+def _jacobian_operator_trace(operator: lx.JacobianLinearOperator):
+    """Traces `fn(x, args)` with the floating-point array leaves of `args` as unknown
+    inputs, so the pattern (and its cache entry) holds for all their values; integer
+    and boolean arrays (indices, masks) and Python scalars stay concrete and sharpen
+    the pattern. Falls back to fully concrete `args` if the function needs them."""
+    floats, rest = eqx.partition(operator.args, _is_float_leaf)
+
+    def fn(x, floats):
+        return operator.fn(x, eqx.combine(floats, rest))
+
+    try:
+        return _trace(fn, operator.x, floats)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            ValueError, TypeError):
+        return _trace(lambda x, _: operator.fn(x, operator.args), operator.x)
+
+
+def _operator_pattern(operator: lx.AbstractLinearOperator) -> SparsityPattern:
+    if isinstance(operator, lx.JacobianLinearOperator):
+        # Analyse the function itself: its constants (e.g. gather indices) are still
+        # visible here, whereas in a JVP's linearisation they may be residuals.
+        closed, in_structs, out_structs, nx = _jacobian_operator_trace(operator)
+    else:
+        closed, in_structs, out_structs, nx = _trace(
+            lambda x, _: operator.mv(x), operator.in_structure()
+        )
+    key = (
+        "pattern",
+        type(operator).__name__,
+        _fingerprint(closed),
+        nx,
+        tuple((s.shape, str(s.dtype)) for s in in_structs),
+        tuple((s.shape, str(s.dtype)) for s in out_structs),
+    )
+    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx))
+
+
+# ------------------------------------------------------------- materialising
+
+
+def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -> jax.Array:
+    packed = packing.pack(operator)
+    in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
+    m = pattern.shape[0]
+    ncolors = int(colors.max(initial=-1)) + 1
+    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
+
+    def mv(v):
+        return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
+
+    compressed = jax.vmap(mv)(seeds)  # (ncolors, m): one JVP per color
+    flat = colors[pattern.cols].astype(np.int64) * m + pattern.rows
+    index_dtype = np.int32 if ncolors * m < 2**31 else np.int64
+    return compressed.reshape(-1)[jnp.asarray(flat.astype(index_dtype))]
+
+
+def to_sparse_operator(
+    operator: lx.AbstractLinearOperator, pattern: SparsityPattern | None = None
+) -> SparseOperator:
+    """Materialise any lineax operator as a [`nativax.SparseOperator`][].
+
+    Costs one JVP (`operator.mv`) per color, batched with `jax.vmap`; works inside
+    `jit` and is differentiable with respect to the operator's arrays.
+
+    **Arguments:**
+
+    - `operator`: any `lx.AbstractLinearOperator`, typically the
+        `lx.FunctionLinearOperator`/`lx.JacobianLinearOperator` that optimistix and
+        diffrax build. Pytree inputs/outputs are flattened in leaf order.
+    - `pattern`: the Jacobian's [`nativax.SparsityPattern`][], if known. Skips
+        detection; it must contain every structural nonzero (entries outside it are
+        silently dropped, extra entries just cost memory).
+
+    **Returns:**
+
+    A `SparseOperator` with the same matrix as `operator` and the same tags.
+
+    Detection and coloring run once per operator structure: they are cached on the
+    jaxpr of the operator's function (its text and any concrete constants) plus
+    input/output shapes, so re-tracing the same solver step reuses them. See the
+    module docstring for the assumption that the pattern does not depend on traced
+    values.
+    """
+    if not isinstance(operator, lx.AbstractLinearOperator):
+        raise TypeError(
+            "to_sparse_operator: `operator` must be a lineax operator (e.g. lx.FunctionLinearOperator, "
+            f"lx.JacobianLinearOperator), got {type(operator).__name__}; for a dense array use "
+            "nativax.SparseOperator.from_dense"
+        )
+    if isinstance(operator, SparseOperator):
+        if pattern is not None and pattern != operator.pattern:
+            raise ValueError("to_sparse_operator: `pattern` differs from the SparseOperator's own")
+        return operator
+    n = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.in_structure()))
+    m = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.out_structure()))
+    if pattern is None:
+        pattern = _operator_pattern(operator)
+    elif not isinstance(pattern, SparsityPattern):
+        raise TypeError(f"to_sparse_operator: `pattern` must be a SparsityPattern, got {type(pattern).__name__}")
+    if pattern.shape != (m, n):
+        raise ValueError(
+            f"to_sparse_operator: `pattern` has shape {pattern.shape}, the operator is {(m, n)}"
+        )
+    values = _compressed_values(operator, pattern, _colors(pattern))
+    tags: frozenset[object] = getattr(operator, "tags", frozenset())
+    return SparseOperator(values, pattern, tags)
+
+
+materialise = to_sparse_operator
+"""Alias of [`nativax.sparsity.to_sparse_operator`][]: `materialise(operator, pattern=p)`
+builds the sparse matrix from a pattern you already know, skipping detection."""
+
+
+def colors_for(pattern: SparsityPattern) -> Int[np.ndarray, " n"]:
+    """The (cached) coloring `to_sparse_operator` uses for `pattern`."""
+    if not isinstance(pattern, SparsityPattern):
+        raise TypeError(f"colors_for: `pattern` must be a nativax.SparsityPattern, got {type(pattern).__name__}")
+    return _colors(pattern)
