@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system install demo test lint docs wheel asan soak clean
+.PHONY: system install demo test test-strict lint docs wheel asan soak clean
 
 system:
 	$(SUDO) apt-get update -qq
@@ -28,6 +28,12 @@ lint:
 test: install
 	$(MAKE) lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-strict
+
+# The strict leg: the public paths again under jax_numpy_dtype_promotion="strict" and
+# jax_numpy_rank_promotion="raise" (lineax's conventions; see tests/conftest.py).
+test-strict:
+	NATIVAX_STRICT=1 $(BIN)/python -m pytest -q -m strict
 
 docs:
 	$(BIN)/mkdocs build --strict -d build/site

@@ -23,6 +23,27 @@ def strict_promotion():
         yield
 
 
+# The strict leg's subset: one module per public path (KLU functional API and handles, KLU through lineax and
+# the operators, sparsity detection/materialisation, AMG, DistributedCholesky on 4 devices). The conformance
+# tests (test_lineax_conformance.py) and the no-x64 worker run strict in every leg already.
+STRICT_MODULES = {
+    "test_klu_solve.py", "test_klu_handles.py", "test_lineax.py", "test_sparsity.py", "test_amg.py",
+    "test_distributed.py",
+}
+# Tests whose own functions mix integer and float arrays (user code that strict promotion rejects by design).
+NOT_STRICT_CLEAN = {
+    "test_pattern_exact[integer_ops_no_derivative]", "test_pattern_exact[mask_multiply]",
+    "test_pattern_conservative[mask_then_multiply]", "test_no_warning_for_known_primitives",
+    "test_example_runs",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in STRICT_MODULES and item.name not in NOT_STRICT_CLEAN:
+            item.add_marker(pytest.mark.strict)
+
+
 def pytest_report_header(config):
     return f"nativax strict leg: {'on (dtype promotion strict, rank promotion raise)' if STRICT else 'off'}"
 

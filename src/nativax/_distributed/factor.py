@@ -408,8 +408,8 @@ def _symmetrize_jit(a, cfg: _Cfg, uplo: str):
     def loc(al):
         at = K.conj_transpose_local(al, cfg.ndev, cfg.axis)
         m = al.shape[0]
-        r = lax.axis_index(cfg.axis) * m + jnp.arange(m)[:, None]
-        c = jnp.arange(n)[None, :]
+        r = lax.axis_index(cfg.axis) * m + jnp.arange(m, dtype=jnp.int32)[:, None]  # axis_index is int32
+        c = jnp.arange(n, dtype=jnp.int32)[None, :]
         return _combine(al, at, r, c, uplo)
 
     a = _constrain(a, cfg, cfg.spec)
