@@ -8,7 +8,11 @@ Prints markdown tables:
 1. pattern detection time for 2D stencils (jaxpr tracing + index-set propagation);
 2. colors found versus the max-nonzeros-per-row lower bound (5-point and 9-point stencils);
 3. sparse materialisation (one JVP per color, jitted) versus dense `jax.jacfwd`;
-4. diffrax `Kvaerno5` on the 2D Brusselator with `nativax.KLU()` versus the default dense solver.
+4. diffrax `Kvaerno5` on the 2D Brusselator with `nativax.KLU()` versus the default dense solver;
+5. native coloring at n = 10^6 versus the former pure-Python coloring (wall and CPU time);
+6. first call of detection + coloring + materialisation (5-point, n = 10^6), with the time split;
+7. star coloring of the Hessian of 1/2 u^T L u + sum u^4 (2-D 5-point Laplacian);
+8. diffrax `Kvaerno5` on Robertson kinetics over weakly coupled cells, KLU versus dense.
 """
 
 import argparse
@@ -33,7 +37,9 @@ import numpy as np
 
 import nativax  # noqa: F401  (registers the native targets)
 from nativax import sparsity
-from nativax.coloring import color_columns, is_valid_coloring, lower_bound
+from nativax._sparsity.coloring import _as_csr
+from nativax._sparsity.coloring_reference import color_columns_python
+from nativax.coloring import color_columns, color_star, is_valid_coloring, lower_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +162,101 @@ def kvaerno_table(grids_both, grids_klu) -> list[str]:
     return lines
 
 
-SECTIONS = ("detection", "coloring", "materialise", "kvaerno")
+def timed_call(fn):
+    """(result, wall seconds, CPU seconds of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = jax.block_until_ready(fn())
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def native_coloring_table(m: int, python: bool) -> list[str]:
+    lines = ["| stencil | n | nnz | colors (native dsatur) | native wall (s) | native CPU (s) | "
+             "natural: colors / wall (s) | Python dsatur: colors / wall (s) | speedup (wall) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, make in [("5-point", five_point), ("9-point", nine_point)]:
+        pattern = sparsity.jacobian_sparsity(make(m), jax.ShapeDtypeStruct((m * m,), jnp.float64))
+        colors, wall, cpu = min((timed_call(lambda p=pattern: color_columns(p)) for _ in range(3)), key=lambda r: r[1])
+        assert is_valid_coloring(pattern, colors)
+        nat, nat_wall, _ = timed_call(lambda p=pattern: color_columns(p, order="natural"))
+        py = "- | -"
+        speed = "-"
+        if python:
+            csr = _as_csr(pattern)
+            ref, py_wall, _ = timed_call(lambda csr=csr: color_columns_python(csr))
+            assert np.array_equal(ref, colors)
+            py = f"{int(ref.max()) + 1} / {py_wall:.2f}"
+            speed = f"{py_wall / wall:.0f}x"
+        lines.append(f"| {name} | {m * m:,} | {pattern.nnz:,} | {int(colors.max()) + 1} | {wall:.3f} | {cpu:.3f} | "
+                     f"{int(nat.max()) + 1} / {nat_wall:.3f} | {py} | {speed} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def first_call_table(m: int) -> list[str]:
+    fn = five_point(m)
+    x = jax.random.normal(jax.random.PRNGKey(0), (m * m,))
+    sparsity.clear_cache()
+    struct = jax.ShapeDtypeStruct((m * m,), jnp.float64)
+    pattern, t_detect, _ = timed_call(lambda: sparsity.jacobian_sparsity(fn, struct))
+    colors, t_color, _ = timed_call(lambda: sparsity.colors_for(pattern))
+    sparsity.clear_cache()
+
+    def sparse_values(x):
+        op = lx.JacobianLinearOperator(lambda y, _: fn(y), x)
+        return sparsity.to_sparse_operator(op).values
+
+    _, t_eager, _ = timed_call(lambda: sparse_values(x))  # detection + coloring + 5 JVPs, eager
+    sparsity.clear_cache()
+    jitted = jax.jit(sparse_values)
+    _, t_jit, _ = timed_call(lambda: jitted(x))  # + tracing and XLA compilation
+    _, t_run, _ = timed_call(lambda: jitted(x))
+    lines = ["| n | nnz | colors | detection (s) | coloring (s) | first call, eager (s) | first call, jit "
+             "incl. compile (s) | later jitted calls (s) |", "|---|---|---|---|---|---|---|---|",
+             f"| {m * m:,} | {pattern.nnz:,} | {int(colors.max()) + 1} | {t_detect:.2f} | {t_color:.3f} | "
+             f"{t_eager:.2f} | {t_jit:.2f} | {t_run:.3f} |"]
+    print(lines[-1], flush=True)
+    return lines
+
+
+def star_table(sizes) -> list[str]:
+    lines = ["| Hessian of | n | nnz | star colors | distance-2 colors | detection (s) | star coloring (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for m in sizes:
+        def e(u, m=m):
+            w = u.reshape(m, m)
+            p = jnp.pad(w, 1)
+            lu = 4 * w - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+            return 0.5 * jnp.vdot(w, lu) + jnp.sum(w**4)
+
+        struct = jax.ShapeDtypeStruct((m * m,), jnp.float64)
+        pattern, t_detect, _ = timed_call(lambda e=e, struct=struct: sparsity.hessian_sparsity(e, struct))
+        colors, t_star, _ = timed_call(lambda p=pattern: color_star(p))
+        d2 = int(color_columns(pattern).max()) + 1
+        lines.append(f"| 1/2 u'Lu + sum u^4 | {m * m:,} | {pattern.nnz:,} | {int(colors.max()) + 1} | {d2} | "
+                     f"{t_detect:.2f} | {t_star:.3f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def robertson_table(cells_both, cells_klu) -> list[str]:
+    example = runpy.run_path(str(ROOT / "examples" / "robertson_cells.py"), run_name="bench")
+    timed = example["timed"]
+    lines = ["| n | KLU steps | KLU run (s) | KLU compile (s) | dense steps | dense run (s) | dense compile (s) | "
+             "speedup |", "|---|---|---|---|---|---|---|---|"]
+    for cells in list(cells_both) + list(cells_klu):
+        y_k, steps_k, compile_k, run_k = timed(cells, nativax.KLU())
+        if cells in cells_both:
+            y_d, steps_d, compile_d, run_d = timed(cells, None)
+            assert np.max(np.abs(y_k - y_d)) / np.max(np.abs(y_d)) < 1e-8
+            dense = f"{steps_d} | {run_d:.2f} | {compile_d:.1f} | {run_d / run_k:.0f}x"
+        else:
+            dense = "- | - | - | -"
+        lines.append(f"| {3 * cells:,} | {steps_k} | {run_k:.2f} | {compile_k:.1f} | {dense} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+SECTIONS = ("detection", "coloring", "materialise", "kvaerno", "native_coloring", "first_call", "star", "robertson")
 
 
 def main(quick: bool, only: tuple[str, ...] = SECTIONS) -> str:
@@ -171,6 +271,14 @@ def main(quick: bool, only: tuple[str, ...] = SECTIONS) -> str:
         "kvaerno": lambda: ("Kvaerno5 on the 2D Brusselator, t in [0, 1], rtol = atol = 1e-5",
                             kvaerno_table([8, 12] if quick else [8, 12, 16, 20],
                                           [20] if quick else [50, 100])),
+        "native_coloring": lambda: ("Native coloring versus the former Python coloring (best of 3)",
+                                    native_coloring_table(300 if quick else 1000, True)),
+        "first_call": lambda: ("Detection + coloring + materialisation, first call (5-point + u^3)",
+                               first_call_table(300 if quick else 1000)),
+        "star": lambda: ("Star coloring of a Hessian", star_table([100] if quick else [100, 1000])),
+        "robertson": lambda: ("Kvaerno5 on Robertson kinetics over coupled cells, t in [0, 40], rtol 1e-6, "
+                              "atol 1e-10", robertson_table([50] if quick else [50, 200],
+                                                            [1000] if quick else [10_000])),
     }
     sections = [runs[name]() for name in only]
     text = "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections)

@@ -9,6 +9,7 @@
 #include <complex>
 #include <string>
 
+#include "coloring/bindings.h"
 #include "common/registry.h"
 #include "common/thread_pool.h"
 #include "klu/cache.h"
@@ -186,4 +187,7 @@ NB_MODULE(_nativax, m) {
     nativax::registry().clear();
   });
   m.def("num_threads", []() { return nativax::pool_concurrency(); });
+
+  // Graph coloring for compressed Jacobians/Hessians (eager, on concrete index arrays).
+  nativax::coloring::register_bindings(m);
 }

@@ -35,3 +35,22 @@ def test_newton_pde_grad():
     assert 0.1 < out["u_max"] < 1.0  # the lower Bratu branch at λ = 3
     assert out["grad"] > 0
     assert out["grad_rel_err"] < 1e-6, (out["grad"], out["fd"])
+
+
+def test_sparse_hessian_newton():
+    out = load_main("sparse_hessian_newton.py")(small=True)
+    assert out["nnz"] == out["expected_nnz"], out
+    assert out["colors"] <= 6, out
+    assert out["final_grad"] < 1e-10 and out["steps"] <= 10, out
+    assert out["dense_diff"] < 1e-10, out  # same Newton iterates as the dense Hessian
+    assert out["hessian_err"] < 1e-10, out
+    assert out["optx_diff"] < 1e-8, out
+
+
+def test_robertson_cells():
+    out = load_main("robertson_cells.py")(small=True)
+    assert out["nnz"] == out["expected_nnz"], out
+    assert out["colors"] <= out["lower_bound"] + 1, out
+    assert out["steps_klu"] == out["steps_dense"], out
+    assert out["rel_err"] < 1e-8, out
+    assert out["mass_err"] < 1e-10, out

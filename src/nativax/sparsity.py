@@ -27,7 +27,15 @@ works under `jit`, `vmap` and autodiff.
     conservative superset; pass `pattern=` when you know better.
 """
 
-from ._sparsity.coloring import color_columns, is_valid_coloring, lower_bound
+from ._sparsity.coloring import (
+    color_columns,
+    color_rows,
+    color_star,
+    is_valid_coloring,
+    is_valid_star_coloring,
+    lower_bound,
+    star_recovery,
+)
 from ._sparsity.detect import (
     clear_cache,
     colors_for,
@@ -35,16 +43,23 @@ from ._sparsity.detect import (
     materialise,
     to_sparse_operator,
 )
+from ._sparsity.hessian import hessian, hessian_sparsity
 from ._sparsity.interpreter import SparsityFallbackWarning
 
 __all__ = [
     "SparsityFallbackWarning",
     "clear_cache",
     "color_columns",
+    "color_rows",
+    "color_star",
     "colors_for",
+    "hessian",
+    "hessian_sparsity",
     "is_valid_coloring",
+    "is_valid_star_coloring",
     "jacobian_sparsity",
     "lower_bound",
     "materialise",
+    "star_recovery",
     "to_sparse_operator",
 ]

@@ -1,9 +1,18 @@
-"""Column coloring for compressed Jacobian evaluation.
+"""Graph colorings for compressed Jacobians and Hessians (native, `native/coloring/`).
 
-Two columns of a Jacobian may share a color (be probed by the same JVP) only if
-they have no row in common: a distance-2 coloring of the column-intersection
-graph. Each row with `k` nonzeros needs `k` distinct colors, so
-`max nonzeros per row` is a lower bound on the number of colors (and JVPs).
+- **Columns** (`color_columns`, forward mode): two columns may share a color (be probed
+    by the same JVP) only if they have no row in common: a distance-2 coloring of the
+    column-intersection graph. A row with `k` nonzeros needs `k` distinct colors, so
+    `max nonzeros per row` is a lower bound on the number of colors.
+- **Rows** (`color_rows`, reverse mode): the same on the transpose, one VJP per color;
+    fewer colors when the matrix has few, dense columns.
+- **Star** (`color_star`, symmetric Hessians): a proper coloring of the adjacency graph
+    in which every path on four vertices uses at least three colors. Symmetry lets
+    every nonzero be read directly off one Hessian-vector product, usually with fewer
+    colors than a distance-2 coloring (e.g. arrowhead patterns: 2 instead of n).
+
+The colorings run in C++ on int64 CSC index arrays; the checkers (`is_valid_*`) are
+plain NumPy, independent of them.
 """
 
 from typing import Any, Literal
@@ -12,29 +21,77 @@ import numpy as np
 import scipy.sparse as sp
 from jaxtyping import Int
 
+from .._core import native  # noqa: F401  (loads the extension)
+from .._core.pattern import SparsityPattern
+from .._nativax import color_distance2 as _color_distance2  # type: ignore[attr-defined]
+from .._nativax import color_star as _color_star  # type: ignore[attr-defined]
+from .._nativax import star_recovery as _star_recovery  # type: ignore[attr-defined]
+
 Order = Literal["dsatur", "natural", "largest_first"]
+StarOrder = Literal["best", "natural", "largest_first", "distance2"]
+
+__all__ = [
+    "color_columns",
+    "color_rows",
+    "color_star",
+    "is_valid_coloring",
+    "is_valid_star_coloring",
+    "lower_bound",
+    "star_recovery",
+]
 
 
 def _as_csr(pattern: Any) -> sp.csr_array:
     """Accepts a `SparsityPattern`, a scipy sparse matrix or `(rows, cols, shape)`."""
     if sp.issparse(pattern):
         out = sp.csr_array(pattern, dtype=bool)
-    else:
-        if isinstance(pattern, tuple):
-            rows, cols, shape = pattern
-        else:
-            rows, cols, shape = pattern.rows, pattern.cols, pattern.shape
-        rows = np.asarray(rows, dtype=np.int64)
-        cols = np.asarray(cols, dtype=np.int64)
-        out = sp.coo_array(
-            (np.ones(rows.size, dtype=bool), (rows, cols)), shape=tuple(shape)
-        ).tocsr()
-    out.sum_duplicates()
-    return out
+        out.sum_duplicates()
+        return out
+    p = _as_pattern(pattern)
+    return sp.csr_array(
+        sp.coo_array((np.ones(p.nnz, dtype=bool), (p.rows, p.cols)), shape=p.shape).tocsr()
+    )
+
+
+def _csc(pattern: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """`(indptr, indices, shape)` of the pattern's CSC form, int64, rows sorted within columns."""
+    if isinstance(pattern, SparsityPattern):
+        m, n = pattern.shape
+        counts = np.bincount(pattern.cols, minlength=n)
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return indptr, pattern.rows.astype(np.int64), (m, n)
+    if isinstance(pattern, tuple) or not sp.issparse(pattern):
+        return _csc(_as_pattern(pattern))
+    c = sp.csc_array(pattern, dtype=bool)
+    c.sum_duplicates()
+    return c.indptr.astype(np.int64), c.indices.astype(np.int64), (int(c.shape[0]), int(c.shape[1]))
+
+
+def _as_pattern(pattern: Any) -> SparsityPattern:
+    if isinstance(pattern, SparsityPattern):
+        return pattern
+    if sp.issparse(pattern):
+        coo = sp.coo_array(pattern)
+        return SparsityPattern.from_coo(coo.row, coo.col, coo.shape)[0]
+    if isinstance(pattern, tuple):
+        if len(pattern) != 3:
+            raise TypeError("nativax.coloring: a tuple `pattern` must be (rows, cols, shape)")
+        rows, cols, shape = pattern
+        return SparsityPattern.from_coo(rows, cols, tuple(shape))[0]
+    raise TypeError(
+        "nativax.coloring: `pattern` must be a nativax.SparsityPattern, a scipy sparse matrix or a "
+        f"(rows, cols, shape) tuple, got {type(pattern).__name__}"
+    )
+
+
+def _check_order(order: str, allowed: tuple[str, ...], who: str) -> None:
+    if order not in allowed:
+        raise ValueError(f"nativax.coloring.{who}: `order` must be one of {allowed}, got {order!r}")
 
 
 def lower_bound(pattern: Any) -> int:
-    """The maximum number of nonzeros in a row: no valid coloring uses fewer colors."""
+    """The maximum number of nonzeros in a row: no valid column coloring uses fewer colors."""
     a = _as_csr(pattern)
     return int(np.diff(a.indptr).max(initial=0))
 
@@ -47,88 +104,120 @@ def color_columns(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " n"
     - `pattern`: a `nativax.SparsityPattern`, a scipy sparse matrix, or a
         `(rows, cols, shape)` tuple.
     - `order`: `"dsatur"` (default; picks next the column whose conflicting columns
-        already use the most colors, ties by list order; optimal on 5- and 9-point
+        already use the most colors; reaches the lower bound on 5- and 9-point
         stencils), `"largest_first"` (static order by conflict degree) or
-        `"natural"` (column order). The latter two are faster but use more colors.
+        `"natural"` (column order). The latter two are a little faster but may use
+        more colors.
 
     **Returns:**
 
     An `int32` array with one color in `0..k-1` per column.
     """
-    a = _as_csr(pattern)
-    c = sp.csc_array(a)
-    n = a.shape[1]
-    if n == 0:
-        return np.zeros(0, np.int32)
-    if order == "dsatur":
-        colors = _dsatur(c.indptr.tolist(), c.indices.tolist(),
-                         a.indptr.tolist(), a.indices.tolist(), n)
-    elif order in ("natural", "largest_first"):
-        if order == "natural":
-            seq = np.arange(n)
-        else:
-            deg = np.diff(sp.csr_array(c.T @ c).indptr)
-            seq = np.argsort(-deg, kind="stable")
-        colors = _greedy(c.indptr.tolist(), c.indices.tolist(), a.shape[0], seq.tolist())
-    else:
-        raise ValueError(f"Unknown coloring order {order!r}.")
-    return np.asarray(colors, dtype=np.int32)
+    _check_order(order, ("dsatur", "natural", "largest_first"), "color_columns")
+    indptr, indices, (m, _) = _csc(pattern)
+    return _color_distance2(indptr, indices, m, order)
 
 
-def _greedy(cptr, cind, nrows, seq) -> list[int]:
-    # rowmask[r]: bitmask of colors already used by columns in row r.
-    rowmask = [0] * nrows
-    colors = [0] * len(cptr[:-1])
-    for v in seq:
-        rows = cind[cptr[v]: cptr[v + 1]]
-        used = 0
-        for r in rows:
-            used |= rowmask[r]
-        bit = ~used & (used + 1)  # lowest free color
-        colors[v] = bit.bit_length() - 1
-        for r in rows:
-            rowmask[r] |= bit
-    return colors
+def color_rows(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " m"]:
+    """Distance-2 row coloring: rows sharing a column get different colors (one VJP per color).
+
+    Reverse mode pays off when it needs fewer colors than `color_columns`, e.g. for a
+    few dense columns. Arguments as for [`nativax.sparsity.color_columns`][]; returns
+    one `int32` color per row.
+    """
+    _check_order(order, ("dsatur", "natural", "largest_first"), "color_rows")
+    csr = _as_csr(pattern) if not isinstance(pattern, SparsityPattern) else None
+    if csr is None:
+        indptr, indices, (m, n) = _csc(pattern.T)  # type: ignore[union-attr]
+        return _color_distance2(indptr, indices, n, order)
+    return _color_distance2(csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.shape[1], order)
 
 
-def _dsatur(cptr, cind, rptr, rind, n) -> list[int]:
-    # satmask[v]: colors used by columns conflicting with v; sat[v] its popcount.
-    # stacks[s] holds candidates of saturation s (stale entries are skipped).
-    satmask = [0] * n
-    sat = [0] * n
-    colors = [-1] * n
-    stacks = [list(range(n - 1, -1, -1))]
-    top, left = 0, n
-    while left:
-        while True:
-            stack = stacks[top]
-            if not stack:
-                top -= 1
-                continue
-            v = stack.pop()
-            if colors[v] < 0 and sat[v] == top:
-                break
-        used = satmask[v]
-        bit = ~used & (used + 1)
-        colors[v] = bit.bit_length() - 1
-        left -= 1
-        for r in cind[cptr[v]: cptr[v + 1]]:
-            for u in rind[rptr[r]: rptr[r + 1]]:
-                if colors[u] < 0 and not satmask[u] & bit:
-                    satmask[u] |= bit
-                    s = sat[u] + 1
-                    sat[u] = s
-                    if s == len(stacks):
-                        stacks.append([])
-                    stacks[s].append(u)
-                    if s > top:
-                        top = s
-    return colors
+def color_star(pattern: Any, order: StarOrder = "best") -> Int[np.ndarray, " n"]:
+    """Star coloring of a square (symmetric) pattern, for compressed Hessians.
+
+    Colors the graph with an edge `{i, j}` for each off-diagonal entry `(i, j)` or
+    `(j, i)` (so an unsymmetric pattern is symmetrized; the diagonal is ignored):
+    adjacent vertices get different colors, and every path on four vertices uses at
+    least three. Then each entry `H[i, j]` of a symmetric matrix is one entry of
+    `H @ seed[color(j)]` or of `H @ seed[color(i)]` (see
+    [`nativax.sparsity.star_recovery`][]).
+
+    **Arguments:**
+
+    - `pattern`: a square pattern, as for [`nativax.sparsity.color_columns`][].
+    - `order`: `"natural"` (greedy star coloring in vertex order), `"largest_first"`
+        (greedy, by degree, descending), `"distance2"` (a distance-2 coloring, DSATUR
+        order: also a star coloring, and the better one on 9-point stencils), or
+        `"best"` (default): the fewest colors of the three.
+
+    **Returns:**
+
+    An `int32` array with one color in `0..k-1` per vertex.
+    """
+    _check_order(order, ("best", "natural", "largest_first", "distance2"), "color_star")
+    indptr, indices, (m, n) = _csc(pattern)
+    if m != n:
+        raise ValueError(f"nativax.coloring.color_star: `pattern` must be square, got shape {(m, n)}")
+    return _color_star(indptr, indices, order)
 
 
-def is_valid_coloring(pattern: Any, colors: np.ndarray) -> bool:
-    """Whether no two columns of the same color share a row."""
+def star_recovery(pattern: Any, colors: Any) -> Int[np.ndarray, " nnz"]:
+    """Where each stored entry of a symmetric matrix sits in its star-compressed form.
+
+    With `B` of shape `(k, n)`, `B[c] = H @ (colors == c)`, entry `t` of the pattern
+    (CSC order, as in `SparsityPattern`) is `B.reshape(-1)[positions[t]]`. Entries
+    `(i, j)` and `(j, i)` read the same position, so the result is exactly symmetric.
+    Raises `ValueError` if `colors` is not a star coloring of `pattern`.
+    """
+    indptr, indices, (m, n) = _csc(pattern)
+    if m != n:
+        raise ValueError(f"nativax.coloring.star_recovery: `pattern` must be square, got shape {(m, n)}")
+    return _star_recovery(indptr, indices, _colors_array(colors, n, "star_recovery"))
+
+
+def _colors_array(colors: Any, n: int, who: str) -> np.ndarray:
+    c = np.asarray(colors)
+    if c.shape != (n,):
+        raise ValueError(f"nativax.coloring.{who}: `colors` must have shape ({n},), got {c.shape}")
+    if c.size and not np.issubdtype(c.dtype, np.integer):
+        raise TypeError(f"nativax.coloring.{who}: `colors` must hold integers, got dtype {c.dtype}")
+    if c.size and c.min() < 0:
+        raise ValueError(f"nativax.coloring.{who}: `colors` must be >= 0, got {c.min()}")
+    return np.ascontiguousarray(c, dtype=np.int32)
+
+
+def is_valid_coloring(pattern: Any, colors: Any, *, rows: bool = False) -> bool:
+    """Whether no two columns (`rows=True`: rows) of the same color share a row (column)."""
     a = _as_csr(pattern)
     coo = a.tocoo()
-    key = coo.row.astype(np.int64) * (int(colors.max(initial=0)) + 1) + colors[coo.col]
+    own, other = (coo.col, coo.row) if rows else (coo.row, coo.col)
+    c = _colors_array(colors, a.shape[0] if rows else a.shape[1], "is_valid_coloring").astype(np.int64)
+    key = own.astype(np.int64) * (int(c.max(initial=0)) + 1) + c[other]
     return np.unique(key).size == key.size
+
+
+def is_valid_star_coloring(pattern: Any, colors: Any) -> bool:
+    """Whether `colors` is a star coloring of the (symmetrized) pattern: adjacent vertices differ, and no
+    path on four vertices is two-colored, i.e. for no edge `{i, j}` do both `i` have two neighbors of
+    `j`'s color and `j` two of `i`'s."""
+    a = _as_csr(pattern)
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"nativax.coloring.is_valid_star_coloring: `pattern` must be square, got {a.shape}")
+    c = _colors_array(colors, a.shape[0], "is_valid_star_coloring").astype(np.int64)
+    coo = a.tocoo()
+    off = coo.row != coo.col
+    i = np.concatenate([coo.row[off], coo.col[off]]).astype(np.int64)
+    j = np.concatenate([coo.col[off], coo.row[off]]).astype(np.int64)
+    edges = np.unique(i * a.shape[0] + j)
+    i, j = edges // a.shape[0], edges % a.shape[0]
+    if np.any(c[i] == c[j]):
+        return False
+    k = int(c.max(initial=0)) + 1
+    key = i * k + c[j]  # (vertex, color of a neighbor)
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    many = counts[inverse] >= 2  # i has >= 2 neighbors of j's color
+    # the reverse edge (j, i) has key j * k + c[i]
+    rev = np.searchsorted(uniq, j * k + c[i])
+    many_rev = counts[rev] >= 2
+    return not np.any(many & many_rev)

@@ -1,0 +1,121 @@
+#include "coloring/bindings.h"
+
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+
+#include <string>
+#include <vector>
+
+#include "coloring/distance2.h"
+#include "coloring/graph.h"
+#include "coloring/star.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace nativax::coloring {
+namespace {
+
+using Index64 = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Color32 = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// Moves `v` into a NumPy array that owns it.
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<1>> to_numpy(std::vector<T>&& v) {
+  auto* heap = new std::vector<T>(std::move(v));
+  nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::ndarray<nb::numpy, T, nb::ndim<1>>(heap->data(), {heap->size()}, owner);
+}
+
+[[noreturn]] void fail(const char* who, const std::string& msg) {
+  throw nb::value_error((std::string("nativax.coloring.") + who + ": " + msg).c_str());
+}
+
+Compressed checked(const char* who, Index64 ptr, Index64 idx, int64_t n_minor) {
+  std::string err = validate(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(),
+                             static_cast<int64_t>(idx.shape(0)), n_minor, "indptr", "indices");
+  if (!err.empty()) fail(who, err);
+  return copy(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(), static_cast<int64_t>(idx.shape(0)),
+              n_minor);
+}
+
+Compressed checked_square(const char* who, Index64 ptr, Index64 idx) {
+  const int64_t n = static_cast<int64_t>(ptr.shape(0)) - 1;
+  if (n < 0) fail(who, "`indptr` must have length n + 1 >= 1, got length 0");
+  return checked(who, ptr, idx, n);
+}
+
+}  // namespace
+
+void register_bindings(nb::module_& m) {
+  m.def(
+      "color_distance2",
+      [](Index64 indptr, Index64 indices, int64_t n_minor, const std::string& order) {
+        Order o;
+        if (order == "dsatur") {
+          o = Order::kDsatur;
+        } else if (order == "largest_first") {
+          o = Order::kLargestFirst;
+        } else if (order == "natural") {
+          o = Order::kNatural;
+        } else {
+          fail("color_columns", "`order` must be 'dsatur', 'largest_first' or 'natural', got '" + order + "'");
+        }
+        Compressed a = checked("color_columns", indptr, indices, n_minor);
+        std::vector<int32_t> colors;
+        {
+          nb::gil_scoped_release release;
+          const Compressed t = transpose(a);
+          colors = color_distance2(a, t, o);
+        }
+        return to_numpy(std::move(colors));
+      },
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "n_minor"_a, "order"_a,
+      "Distance-2 coloring of the major axis of a compressed (CSC: columns, CSR: rows) int64 pattern.");
+  m.def(
+      "color_star",
+      [](Index64 indptr, Index64 indices, const std::string& order) {
+        StarOrder o;
+        if (order == "natural") {
+          o = StarOrder::kNatural;
+        } else if (order == "largest_first") {
+          o = StarOrder::kLargestFirst;
+        } else if (order == "distance2") {
+          o = StarOrder::kDistance2;
+        } else if (order == "best") {
+          o = StarOrder::kBest;
+        } else {
+          fail("color_star", "`order` must be 'best', 'natural', 'largest_first' or 'distance2', got '" + order + "'");
+        }
+        Compressed a = checked_square("color_star", indptr, indices);
+        std::vector<int32_t> colors;
+        {
+          nb::gil_scoped_release release;
+          colors = color_star(symmetric_adjacency(a), o);
+        }
+        return to_numpy(std::move(colors));
+      },
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "order"_a,
+      "Star coloring of the adjacency graph of a square CSC int64 pattern (symmetrized, diagonal ignored).");
+  m.def(
+      "star_recovery",
+      [](Index64 indptr, Index64 indices, Color32 colors) {
+        Compressed a = checked_square("star_recovery", indptr, indices);
+        if (static_cast<int64_t>(colors.shape(0)) != a.n_major) {
+          fail("star_recovery", "`colors` has length " + std::to_string(colors.shape(0)) + ", expected n = " +
+                                    std::to_string(a.n_major));
+        }
+        std::vector<int64_t> positions;
+        std::string err;
+        {
+          nb::gil_scoped_release release;
+          err = star_recovery(a, symmetric_adjacency(a), colors.data(), &positions);
+        }
+        if (!err.empty()) fail("star_recovery", err);
+        return to_numpy(std::move(positions));
+      },
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), nb::arg("colors").noconvert(),
+      "Positions in the (ncolors, n) compressed Hessian that hold each stored entry, for a star coloring.");
+}
+
+}  // namespace nativax::coloring
