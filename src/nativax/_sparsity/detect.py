@@ -262,13 +262,13 @@ def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -
 
 
 def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray, positions: np.ndarray):
-    in_structure = operator.in_structure()
-    in_dtype = jnp.result_type(*jax.tree_util.tree_leaves(in_structure))
+    packed = packing.pack(operator)
+    in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = (jnp.asarray(colors)[None, :] == jnp.arange(ncolors)[:, None]).astype(in_dtype)
+    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
 
     def mv(v):
-        return _ravel(operator.mv(_unravel(v, in_structure)))
+        return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
 
     compressed = jax.vmap(mv)(seeds)  # (ncolors, n): one JVP per star color
     index_dtype = np.int32 if compressed.size < 2**31 else np.int64
