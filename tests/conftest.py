@@ -27,7 +27,7 @@ def strict_promotion():
 # the operators, sparsity detection/materialisation, AMG, DistributedCholesky on 4 devices). The conformance
 # tests (test_lineax_conformance.py) and the no-x64 worker run strict in every leg already.
 STRICT_MODULES = {
-    "test_klu_solve.py", "test_klu_handles.py", "test_lineax.py", "test_sparsity.py", "test_amg.py",
+    "test_klu_solve.py", "test_klu_handles.py", "test_lineax.py", "test_sparsity.py", "test_hessian.py", "test_amg.py",
     "test_distributed.py",
 }
 # Tests whose own functions mix integer and float arrays (user code that strict promotion rejects by design).
