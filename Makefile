@@ -7,7 +7,7 @@ PYTHON_NEW ?=
 VENV_NEW   ?= .venv-newest
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system install demo test test-newest lint docs wheel asan soak clean
+.PHONY: system install demo test test-newest test-strict lint docs wheel asan soak clean
 
 system:
 	$(SUDO) apt-get update -qq
@@ -31,6 +31,12 @@ lint:
 test: install
 	$(MAKE) lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-strict
+
+# The strict leg: the public paths again under jax_numpy_dtype_promotion="strict" and
+# jax_numpy_rank_promotion="raise" (lineax's conventions; see tests/conftest.py).
+test-strict:
+	NATIVAX_STRICT=1 $(BIN)/python -m pytest -q -m strict
 
 # The full suite again on the newest JAX: a fresh venv from PYTHON_NEW (>= 3.12), the package
 # built there, lint + tests. `.ci/run` calls it when the machine has such an interpreter.

@@ -22,6 +22,9 @@ from pathlib import Path
 import jax
 
 jax.config.update("jax_enable_x64", True)
+if os.environ.get("NATIVAX_STRICT", "") not in ("", "0"):  # the strict leg (see conftest.py)
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    jax.config.update("jax_numpy_rank_promotion", "raise")
 
 import jax.numpy as jnp
 import lineax as lx

@@ -120,7 +120,7 @@ def test_jit_and_vmap(coo):
 def _dense_loss(rows, cols, n):
     def loss(vals, b):
         x = jnp.linalg.solve(dense(rows, cols, vals, n), b)
-        return jnp.sum(jnp.abs(x) ** 2 * jnp.arange(1, n + 1))
+        return jnp.sum(jnp.abs(x) ** 2 * jnp.arange(1.0, n + 1))
 
     return loss
 
@@ -128,7 +128,7 @@ def _dense_loss(rows, cols, n):
 def _klu_loss(rows, cols, n):
     def loss(vals, b):
         x = klu.solve(rows, cols, vals, b)
-        return jnp.sum(jnp.abs(x) ** 2 * jnp.arange(1, n + 1))
+        return jnp.sum(jnp.abs(x) ** 2 * jnp.arange(1.0, n + 1))
 
     return loss
 

@@ -132,7 +132,7 @@ def test_vmap_over_values_and_rhs(op):
     bs = jnp.stack([rhs(n, a.dtype) * k for k in (1.0, -1.0, 3.0)])
 
     def solve(s, bb):
-        return lx.linear_solve(nativax.SparseOperator(o.values * s, o.pattern), bb, solver=nativax.KLU()).value
+        return lx.linear_solve(nativax.SparseOperator(o.values * jnp.asarray(s, o.values.dtype), o.pattern), bb, solver=nativax.KLU()).value
 
     xs = jax.jit(jax.vmap(solve))(scales, bs)
     for i in range(3):

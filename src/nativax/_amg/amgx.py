@@ -25,6 +25,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
+from .._core.packing import promote
 from .._core.pattern import SparsityPattern
 
 TARGET = "nativax_amgx_solve"
@@ -150,6 +151,8 @@ class AmgXState(eqx.Module):
     pattern: SparsityPattern = eqx.field(static=True)
     symmetric: bool = eqx.field(static=True)
     transposed: bool = eqx.field(static=True)
+    packed: Any
+    """The operator's (pytree) output and input structures (lineax's `PackedStructures`)."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -178,7 +181,7 @@ def solve(state: AmgXState, vector: Array, config: str) -> tuple[Array, Any, dic
         raise ValueError("nativax.AMG: engine='amgx' supports real float64 systems only (complex given)")
     if jax.dtypes.canonicalize_dtype(jnp.float64) != np.dtype(np.float64):
         raise ValueError("nativax.AMG: engine='amgx' computes in float64; enable `jax_enable_x64`")
-    out_dtype = jnp.result_type(state.values.dtype, vector.dtype)
+    out_dtype = promote(state.values.dtype, vector.dtype)
     transposed = state.transposed and not state.symmetric
     row_ptr, col_ind, perm = _csr(state.pattern, transposed)
     values = state.values.astype(jnp.float64)

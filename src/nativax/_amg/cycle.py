@@ -2,10 +2,10 @@
 `Hierarchy`. Pre- and post-smoothing mirror each other and R = P^H for symmetric problems, so the cycle is a
 symmetric preconditioner there (usable inside CG)."""
 
-import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, Inexact
 
+from .._core.packing import promote
 from .hierarchy import Hierarchy, Level
 from .spmv import matvec
 
@@ -23,7 +23,7 @@ def jacobi_omega(rho: Array) -> Array:
 
 
 def _jacobi(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
-    w = (jacobi_omega(lv.rho) * lv.dinv).astype(b.dtype)
+    w = (jacobi_omega(lv.rho).astype(lv.dinv.dtype) * lv.dinv).astype(b.dtype)
     for _ in range(sweeps):
         x = w * b if x is None else x + w * (b - matvec(lv.a, x))
     assert x is not None
@@ -31,7 +31,8 @@ def _jacobi(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
 
 
 def _chebyshev(lv: Level, b: Array, x: Array | None, sweeps: int) -> Array:
-    lo, hi = CHEBYSHEV_RANGE[0] * lv.rho, CHEBYSHEV_RANGE[1] * lv.rho
+    rho = lv.rho.astype(b.dtype)  # real-valued; in b's dtype so the recurrence mixes no dtypes
+    lo, hi = CHEBYSHEV_RANGE[0] * rho, CHEBYSHEV_RANGE[1] * rho
     theta, delta = (hi + lo) / 2, (hi - lo) / 2
     dinv = lv.dinv.astype(b.dtype)
     for _ in range(sweeps):
@@ -55,7 +56,8 @@ def _smooth(kind: str, lv: Level, b: Array, x: Array | None, sweeps: int) -> Arr
 
 
 def _coarse(h: Hierarchy, b: Array) -> Array:
-    return jsl.lu_solve((h.lu.astype(jnp.result_type(h.lu, b)), h.piv), b, trans=1 if h.transposed else 0)
+    dtype = promote(h.lu.dtype, b.dtype)
+    return jsl.lu_solve((h.lu.astype(dtype), h.piv), b.astype(dtype), trans=1 if h.transposed else 0)
 
 
 def _cycle(h: Hierarchy, k: int, b: Array, x: Array | None, cycle: str, smoother: str, sweeps: int) -> Array:

@@ -92,9 +92,10 @@ def _spectral_radius(a: Csr, dinv: Array) -> Array:
         v, _ = carry
         w = dinv * matvec(a, v)
         nrm = jnp.linalg.norm(w)
-        return w / jnp.where(nrm > 0, nrm, 1), nrm
+        return w / jnp.where(nrm > 0, nrm, 1).astype(w.dtype), nrm
 
-    _, lam = jax.lax.fori_loop(0, _POWER_STEPS, step, (v0 / jnp.linalg.norm(v0), jnp.zeros((), jnp.abs(v0).dtype)))
+    v0 = v0 / jnp.linalg.norm(v0).astype(v0.dtype)
+    _, lam = jax.lax.fori_loop(0, _POWER_STEPS, step, (v0, jnp.zeros((), jnp.abs(v0).dtype)))
     return lam
 
 

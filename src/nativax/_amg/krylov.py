@@ -117,23 +117,23 @@ def gmres(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps
 
     def cycle(x, r):
         beta = _norm(r)
-        v = jnp.zeros((m + 1, n), b.dtype).at[0].set(r / jnp.where(beta > 0, beta, 1))
+        v = jnp.zeros((m + 1, n), b.dtype).at[0].set(r / jnp.where(beta > 0, beta, 1).astype(b.dtype))
         hess = jnp.zeros((m + 1, m), b.dtype)
 
         def arnoldi(j, c):
             v, hess = c
             w = matvec(precond(v[j]))
             for _ in range(2):  # classical Gram-Schmidt, twice
-                mask = (jnp.arange(m + 1) <= j).astype(b.dtype)
+                mask = (jnp.arange(m + 1, dtype=jnp.result_type(j)) <= j).astype(b.dtype)
                 h = (v.conj() @ w) * mask
                 w = w - h @ v
                 hess = hess.at[:, j].add(h)
             hn = _norm(w)
-            v = v.at[j + 1].set(w / jnp.where(hn > 0, hn, 1))
-            return v, hess.at[j + 1, j].set(hn)
+            v = v.at[j + 1].set(w / jnp.where(hn > 0, hn, 1).astype(w.dtype))
+            return v, hess.at[j + 1, j].set(hn.astype(b.dtype))
 
         v, hess = jax.lax.fori_loop(0, m, arnoldi, (v, hess))
-        e1 = jnp.zeros(m + 1, b.dtype).at[0].set(beta)
+        e1 = jnp.zeros(m + 1, b.dtype).at[0].set(beta.astype(b.dtype))
         y = jnp.linalg.lstsq(hess, e1)[0]
         return x + precond(y @ v[:m])
 

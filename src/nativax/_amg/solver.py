@@ -9,12 +9,12 @@ import dataclasses
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
+from .._core import packing
 from .._core.convert import as_sparse_operator
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
@@ -35,6 +35,10 @@ class _AMGState(eqx.Module):
     symmetric: bool = eqx.field(static=True)
     transposed: bool = eqx.field(static=True)
     conjugated: bool = eqx.field(static=True)
+    packed: packing.PackedStructures
+    """The operator's (pytree) output and input structures, as lineax packs them."""
+    hermitian: bool = eqx.field(static=True, default=False)
+    """Complex and only Hermitian (tagged positive semidefinite, not symmetric): A^T = conj(A)."""
 
 
 def _concrete(x: Array) -> np.ndarray | None:
@@ -147,8 +151,10 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
         op = _square(as_sparse_operator(operator))
         structure = self._structure(op)
         symmetric = lx.is_symmetric(op) or lx.is_positive_semidefinite(op)
+        hermitian = symmetric and jnp.iscomplexobj(op.values) and not lx.is_symmetric(op)
         h = hier.resetup(structure, op.values)
-        return _AMGState(h, structure, op.values, bool(symmetric), False, False)
+        return _AMGState(h, structure, op.values, bool(symmetric), False, False, packing.pack(operator),
+                         bool(hermitian))
 
     # ---- lineax solver interface ----------------------------------------------------------------------
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _AMGState | _amgx.AmgXState:
@@ -159,7 +165,7 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
             if values is not None and not np.all(np.isfinite(values)):
                 raise ValueError("nativax.AMG: the operator's `values` contain NaN or Inf")
             symmetric = lx.is_symmetric(op) or lx.is_positive_semidefinite(op)
-            return _amgx.AmgXState(op.values, op.pattern, bool(symmetric), False)
+            return _amgx.AmgXState(op.values, op.pattern, bool(symmetric), False, packing.pack(operator))
         return self.hierarchy(operator)
 
     def _amgx_config(self, state: _amgx.AmgXState) -> str:
@@ -190,15 +196,13 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
 
     def compute(self, state: _AMGState | _amgx.AmgXState, vector, options: dict[str, Any]):
         del options
+        vector = packing.ravel(vector, state.packed, "nativax.AMG")
         if isinstance(state, _amgx.AmgXState):
-            return _amgx.solve(state, vector, self._amgx_config(state))
-        vector = jnp.asarray(vector)
-        n = state.structure.n
-        if vector.shape != (n,):
-            raise ValueError(f"nativax.AMG: `vector` must have shape ({n},), got {vector.shape}")
+            x, result, stats = _amgx.solve(state, vector, self._amgx_config(state))
+            return packing.unravel(x, state.packed), result, stats
         h = self._effective(state)
         a0 = h.levels[0].a
-        dtype = jnp.result_type(a0.data.dtype, vector.dtype)
+        dtype = packing.promote(a0.data.dtype, vector.dtype)
         b = vector.astype(dtype)
         x, steps, converged = kry.run(
             self._krylov(state), lambda v: matvec(a0, v),
@@ -217,14 +221,17 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
             ),
         )
         # Arrays only: `jax.jit` may return the whole Solution. `AMG.summary(op)` gives the text version.
-        stats = {"num_steps": steps, "n": jnp.asarray(n), "nnz": jnp.asarray(state.values.shape[0]),
+        stats = {"num_steps": steps, "n": jnp.asarray(state.structure.n), "nnz": jnp.asarray(state.values.shape[0]),
                  "levels": jnp.asarray(len(h.levels)),
                  "level_sizes": jnp.asarray([int(lv.a.indptr.shape[0]) - 1 for lv in h.levels]),
                  "level_nnz": jnp.asarray([int(lv.a.indices.shape[0]) for lv in h.levels])}
-        return x, result, stats
+        return packing.unravel(x, state.packed), result, stats
 
     def transpose(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):
-        return dataclasses.replace(state, transposed=not state.transposed), options
+        packed = packing.transpose(state.packed)
+        if isinstance(state, _AMGState) and state.hermitian:  # A^T = conj(A): the same hierarchy, conjugated
+            return dataclasses.replace(state, conjugated=not state.conjugated, packed=packed), options
+        return dataclasses.replace(state, transposed=not state.transposed, packed=packed), options
 
     def conj(self, state: _AMGState | _amgx.AmgXState, options: dict[str, Any]):
         if isinstance(state, _amgx.AmgXState):
@@ -263,10 +270,14 @@ class AMG(lx.AbstractLinearSolver[_AMGState | _amgx.AmgXState]):
         cycle symmetric), as `lx.CG` requires."""
         state = self.hierarchy(operator)
         tags = (lx.symmetric_tag, lx.positive_semidefinite_tag) if state.symmetric else ()
-        h = state.hierarchy
-        n = state.structure.n
-        fn = lambda v: cyc.apply(h, v, self.cycle, self.smoother, self.sweeps)  # noqa: E731
-        return lx.FunctionLinearOperator(fn, jax.ShapeDtypeStruct((n,), state.values.dtype), tags)
+        h, packed = state.hierarchy, state.packed
+
+        def fn(v):
+            x = cyc.apply(h, packing.ravel(v, packed, "nativax.AMG.preconditioner"), self.cycle, self.smoother,
+                          self.sweeps)
+            return packing.unravel(x, packed)
+
+        return lx.FunctionLinearOperator(fn, operator.out_structure(), tags)
 
 
 def _square(op: SparseOperator) -> SparseOperator:

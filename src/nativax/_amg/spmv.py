@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Inexact, Int
 
 from .._core import native  # noqa: F401  (registers the FFI targets)
+from .._core.packing import promote
 
 _NATIVE_DTYPES = (jnp.float32, jnp.float64, jnp.complex128)
 
@@ -41,7 +42,7 @@ def _native_matvec(a: Csr, x: Array) -> Array:
 
 def matvec(a: Csr, x: Inexact[Array, " n"]) -> Inexact[Array, " m"]:
     """y = A x."""
-    dtype = jnp.result_type(a.data.dtype, x.dtype)
+    dtype = promote(a.data.dtype, x.dtype)
     a = a.with_data(a.data.astype(dtype))
     x = x.astype(dtype)
     if dtype not in _NATIVE_DTYPES or a.indices.shape[0] == 0:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
+from . import packing
 from .operator import SparseOperator
 from .pattern import SparsityPattern
 
@@ -38,13 +39,6 @@ def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
         rows.append(i)
         cols.append(i - k)
     return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
-
-
-def _flat_size(structure) -> int:
-    leaves = jax.tree_util.tree_leaves(structure)
-    if len(leaves) != 1 or len(leaves[0].shape) != 1:
-        raise TypeError("nativax: sparse solvers need operators acting on a single 1-D array")
-    return leaves[0].shape[0]
 
 
 @singledispatch
@@ -105,23 +99,23 @@ def _(operator: lx.AddLinearOperator, pattern: SparsityPattern | None = None) ->
     if a.shape != b.shape:
         raise ValueError(f"nativax: cannot add operators of shapes {a.shape} and {b.shape}")
     union, wa, wb = _union(a.pattern, b.pattern)
-    dtype = jnp.result_type(a.values.dtype, b.values.dtype)
+    dtype = packing.promote(a.values.dtype, b.values.dtype)
     values = jnp.zeros(union.nnz, dtype).at[wa].add(a.values.astype(dtype)).at[wb].add(b.values.astype(dtype))
     return SparseOperator(values, union, ())
 
 
 @as_sparse_operator.register
 def _(operator: lx.IdentityLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
-    n = _flat_size(operator.in_structure())
-    if _flat_size(operator.out_structure()) != n:
+    n = packing.flat_size(operator.in_structure())
+    if packing.flat_size(operator.out_structure()) != n:
         raise TypeError("nativax: non-square IdentityLinearOperator")
-    dtype = jax.tree_util.tree_leaves(operator.in_structure())[0].dtype
+    dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     return SparseOperator(jnp.ones(n, dtype), _diag_pattern(n, (0,)), (lx.symmetric_tag, lx.diagonal_tag))
 
 
 @as_sparse_operator.register
 def _(operator: lx.DiagonalLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
-    diag = jnp.asarray(jax.tree_util.tree_leaves(operator.diagonal)[0]).reshape(-1)
+    diag = packing.ravel(operator.diagonal, packing.pack(operator), "nativax: DiagonalLinearOperator")
     return SparseOperator(diag, _diag_pattern(diag.shape[0], (0,)), (lx.diagonal_tag,))
 
 

@@ -10,6 +10,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact
 
+from .packing import promote
 from .pattern import SparsityPattern
 
 _SYMMETRIC_TAGS = (lx.symmetric_tag, lx.diagonal_tag, lx.positive_semidefinite_tag, lx.negative_semidefinite_tag)
@@ -131,7 +132,7 @@ class SparseOperator(lx.AbstractLinearOperator):
         vector = jnp.asarray(vector)
         if vector.shape != (self.shape[1],):
             raise ValueError(f"SparseOperator.mv: `vector` must have shape ({self.shape[1]},), got {vector.shape}")
-        dtype = jnp.result_type(self.values.dtype, vector.dtype)
+        dtype = promote(self.values.dtype, vector.dtype)
         contrib = self.values.astype(dtype) * vector.astype(dtype)[self.pattern.cols]
         return jax.ops.segment_sum(contrib, jnp.asarray(self.pattern.rows), num_segments=self.shape[0])
 

@@ -22,11 +22,13 @@ default `throw=True`), never as silent wrong answers.
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 from jaxtyping import Array, Inexact
 
+from .._core import packing
 from .._core.convert import as_sparse_operator
 from .._core.handles import NumericHandle, SymbolicHandle
 from .._core.operator import SparseOperator
@@ -42,6 +44,8 @@ class DirectState(eqx.Module):
     pattern: SparsityPattern = eqx.field(static=True)
     transposed: bool = eqx.field(static=True)
     conjugated: bool = eqx.field(static=True)
+    packed: packing.PackedStructures
+    """The operator's (pytree) output and input structures, as lineax packs them."""
 
 
 class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
@@ -130,14 +134,12 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
             if (self.numeric is not None and not self.frozen and shapes.is_concrete(values)
                     and shapes.is_concrete(self.numeric.values)):
                 self._check_same_values(values)
-        return DirectState(values, op.pattern, False, False)
+        return DirectState(values, op.pattern, False, False, packing.pack(operator))
 
     def compute(self, state: DirectState, vector, options: dict[str, Any]):
         del options
-        vector = jnp.asarray(vector)
+        vector = packing.ravel(vector, state.packed, self.engine.label)
         n = state.pattern.shape[0]
-        if vector.shape != (n,):
-            raise ValueError(f"{self.engine.label}: `vector` must have shape ({n},), got {vector.shape}")
         values = state.values
         if state.conjugated:  # conj(A) x = b  <=>  A conj(x) = conj(b)
             vector = vector.conj()
@@ -149,16 +151,16 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         x, status = self._native(values.astype(vdt)[None], b3, mode, state.pattern)
         x = x[0]
         if split:
-            x = x[:, :1] + 1j * x[:, 1:]
+            x = jax.lax.complex(x[:, :1], x[:, 1:])
         x = x[:, 0]
         if self.numeric is not None and not self.frozen:
             x = self._check_same_values(values, x)
         if state.conjugated:
             x = x.conj()
-        out_dtype = jnp.result_type(values.dtype, vector.dtype)
+        out_dtype = packing.promote(values.dtype, vector.dtype)
         stats = self._stats(state)
         stats["status"] = jnp.max(status)  # native status: 0 ok, 1 singular, 2/3 NaN/Inf in A/b, 4 failed, ...
-        return x.astype(out_dtype), to_result(status), stats
+        return packing.unravel(x.astype(out_dtype), state.packed), to_result(status), stats
 
     def _stats(self, state: DirectState) -> dict[str, Any]:
         """Cheap facts about this solve (no extra factorization), as arrays (`jax.jit` may return the whole
@@ -180,10 +182,11 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode)
 
     def transpose(self, state: DirectState, options: dict[str, Any]):
-        return DirectState(state.values, state.pattern, not state.transposed, state.conjugated), options
+        transposed = packing.transpose(state.packed)
+        return DirectState(state.values, state.pattern, not state.transposed, state.conjugated, transposed), options
 
     def conj(self, state: DirectState, options: dict[str, Any]):
-        return DirectState(state.values, state.pattern, state.transposed, not state.conjugated), options
+        return DirectState(state.values, state.pattern, state.transposed, not state.conjugated, state.packed), options
 
     def assume_full_rank(self) -> bool:
         return True
@@ -212,5 +215,5 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
 
 def _numeric_rhs_dtype(numeric: NumericHandle, b3):
     if jnp.iscomplexobj(numeric.values) and not jnp.issubdtype(b3.dtype, jnp.complexfloating):
-        return jnp.result_type(b3.dtype, jnp.complex64)
+        return packing.promote(b3.dtype, jnp.complex64)
     return b3.dtype

@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
 from .._core.handles import NumericHandle, SingularMatrixError, SymbolicHandle
+from .._core.packing import promote
 from .._core.status import MODE_A, MODE_T, raise_if_failed
 from . import ffi, shapes
 from .engine import Engine
@@ -23,8 +24,8 @@ from .engine import Engine
 
 def dot_ref(rows, cols, v2: Array, x3: Array, n_rows: int) -> Array:
     """Pure-JAX COO mat-vec (differentiable and transposable); used for autodiff rules."""
-    dtype = jnp.result_type(v2.dtype, x3.dtype)
-    contrib = v2[:, :, None] * x3[:, cols, :]
+    dtype = promote(v2.dtype, x3.dtype)
+    contrib = v2.astype(dtype)[:, :, None] * x3.astype(dtype)[:, cols, :]
     batch = max(v2.shape[0], x3.shape[0])
     return jnp.zeros((batch, n_rows, x3.shape[-1]), dtype).at[:, rows, :].add(contrib)
 
@@ -34,7 +35,7 @@ def run_native(native: Callable[[Array, int], tuple[Array, Array]], mode: int, r
     if split:  # real matrix, complex rhs: one native call on [Re | Im]
         k = rhs.shape[-1]
         x, status = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
-        return raise_if_failed(x[..., :k] + 1j * x[..., k:], status).astype(rhs.dtype)
+        return raise_if_failed(jax.lax.complex(x[..., :k], x[..., k:]), status).astype(rhs.dtype)
     x, status = native(rhs, mode)
     return raise_if_failed(x, status)
 
@@ -66,7 +67,7 @@ def prepare(values: ArrayLike, b: ArrayLike, nnz: int, fn: str, n: int | None = 
     values = shapes.float_array(values, "values", fn)
     b = shapes.float_array(b, "b", fn)
     vdt, bdt, split = shapes.compute_dtypes(values, b)
-    out_dtype = jnp.result_type(values.dtype, b.dtype)
+    out_dtype = promote(values.dtype, b.dtype)
     v2, b3, unflatten = shapes.canonical(values.astype(vdt), b.astype(bdt), nnz, fn, n)
     batch = max(v2.shape[0], b3.shape[0])
     b3 = jnp.broadcast_to(b3, (batch, *b3.shape[1:]))
@@ -197,7 +198,7 @@ def solve_with_numeric(
     # A zero-stride stand-in with the values' shape and dtype: the shape/dtype logic needs no real values.
     vspec = np.broadcast_to(np.zeros((), np.complex128 if np.iscomplexobj(host_vals) else np.float64), host_vals.shape)
     vdt, bdt, split = shapes.compute_dtypes(vspec, b)  # type: ignore[arg-type]
-    out_dtype = jnp.result_type(vspec.dtype, b.dtype)
+    out_dtype = promote(vspec.dtype, b.dtype)
     _, b3, unflatten = shapes.canonical(vspec, b.astype(bdt), sym.nnz, fn, sym.n)  # type: ignore[arg-type]
     if shapes.is_concrete(b):  # eager and not differentiated: skip the matvec set-up and the values transfer
         mode = MODE_T if transpose else MODE_A

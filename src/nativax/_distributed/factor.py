@@ -11,6 +11,7 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from .._core.packing import promote
 from . import kernels as K
 from .checks import (
     _Cfg,
@@ -357,7 +358,7 @@ def potrs(
     if bshape is None or len(bshape) not in (1, 2) or bshape[0] != cfg.n:
         raise ValueError(f"potrs: `b` must have shape ({cfg.n},) or ({cfg.n}, nrhs), got {bshape}.")
     if jnp.dtype(b.dtype) != jnp.dtype(a.dtype):
-        b = jnp.asarray(b).astype(jnp.result_type(a.dtype, b.dtype))
+        b = jnp.asarray(b).astype(promote(a.dtype, b.dtype))
         if jnp.dtype(b.dtype) != jnp.dtype(a.dtype):
             raise TypeError(f"potrs: `b` dtype {b.dtype} does not match `a` dtype {a.dtype}.")
     vec = len(bshape) == 1
@@ -407,8 +408,8 @@ def _symmetrize_jit(a, cfg: _Cfg, uplo: str):
     def loc(al):
         at = K.conj_transpose_local(al, cfg.ndev, cfg.axis)
         m = al.shape[0]
-        r = lax.axis_index(cfg.axis) * m + jnp.arange(m)[:, None]
-        c = jnp.arange(n)[None, :]
+        r = lax.axis_index(cfg.axis) * m + jnp.arange(m, dtype=jnp.int32)[:, None]  # axis_index is int32
+        c = jnp.arange(n, dtype=jnp.int32)[None, :]
         return _combine(al, at, r, c, uplo)
 
     a = _constrain(a, cfg, cfg.spec)

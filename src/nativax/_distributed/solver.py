@@ -10,8 +10,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
-import numpy as np
 
+from .._core import packing
 from .checks import _Cfg, _resolve
 from .factor import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
 
@@ -28,7 +28,8 @@ class _State(eqx.Module):
     cfg: _Cfg = eqx.field(static=True)
     negate: bool = eqx.field(static=True)
     conjugate: bool = eqx.field(static=True)
-    packed: Any = eqx.field(static=True)
+    packed: packing.PackedStructures
+    """The operator's (pytree) output and input structures, as lineax packs them."""
 
 
 class DistributedCholesky(lx.AbstractLinearSolver):
@@ -71,16 +72,13 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if is_nsd:
             matrix = -matrix
         factor, info = _factor_jit(matrix, cfg, bool(self.raise_on_failure))
-        leaves, treedef = jax.tree_util.tree_flatten(operator.in_structure())
-        return _State(factor, info, cfg, bool(is_nsd), False, (tuple(leaves), treedef))
+        return _State(factor, info, cfg, bool(is_nsd), False, packing.pack(operator))
 
     def compute(self, state: _State, vector, options):
         del options
-        leaves, treedef = state.packed
-        structure = jax.tree_util.tree_unflatten(treedef, list(leaves))
-        flat = jnp.concatenate([jnp.ravel(v) for v in jax.tree_util.tree_leaves(vector)])
+        flat = packing.ravel(vector, state.packed, "DistributedCholesky")
         dtype = state.factor.dtype
-        b = flat.astype(jnp.result_type(dtype, flat.dtype))
+        b = flat.astype(packing.promote(dtype, flat.dtype))
         if jnp.dtype(b.dtype) != jnp.dtype(dtype):
             raise TypeError(
                 f"DistributedCholesky: right-hand side dtype {flat.dtype} needs a {b.dtype} "
@@ -94,19 +92,13 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if state.negate:
             x = -x
         x = jnp.where(state.info == 0, x, jnp.full((), jnp.nan, x.dtype))
-        # unflatten
-        out, i = [], 0
-        for leaf in jax.tree_util.tree_leaves(structure):
-            size = int(np.prod(leaf.shape))
-            out.append(x[i : i + size].reshape(leaf.shape).astype(leaf.dtype))
-            i += size
-        solution = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(structure), out)
+        solution = packing.unravel(x, state.packed)
         result = lx.RESULTS.where(state.info == 0, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
 
     def transpose(self, state: _State, options):
         # Hermitian: A^T = conj(A), so solve with the conjugated factor (a flag, no copy).
-        return dataclasses.replace(state, conjugate=not state.conjugate), options
+        return dataclasses.replace(state, conjugate=not state.conjugate, packed=packing.transpose(state.packed)), options
 
     def conj(self, state: _State, options):
         return dataclasses.replace(state, conjugate=not state.conjugate), options

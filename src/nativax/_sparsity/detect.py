@@ -13,6 +13,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Int, PyTree
 
+from .._core import packing
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
@@ -271,31 +272,15 @@ def _operator_pattern(operator: lx.AbstractLinearOperator) -> SparsityPattern:
 # ------------------------------------------------------------- materialising
 
 
-def _ravel(tree) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    if len(leaves) == 1:
-        return jnp.ravel(leaves[0])
-    dtype = jnp.result_type(*leaves)
-    return jnp.concatenate([jnp.ravel(x).astype(dtype) for x in leaves])
-
-
-def _unravel(vector: jax.Array, structure: PyTree[jax.ShapeDtypeStruct]) -> PyTree:
-    structs, treedef = jax.tree_util.tree_flatten(structure)
-    cuts = np.cumsum([_size(s) for s in structs])[:-1]
-    parts = jnp.split(vector, cuts) if len(structs) > 1 else [vector]
-    leaves = [p.reshape(s.shape).astype(s.dtype) for p, s in zip(parts, structs)]
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
 def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -> jax.Array:
-    in_structure = operator.in_structure()
-    in_dtype = jnp.result_type(*jax.tree_util.tree_leaves(in_structure))
+    packed = packing.pack(operator)
+    in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     m = pattern.shape[0]
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = (jnp.asarray(colors)[None, :] == jnp.arange(ncolors)[:, None]).astype(in_dtype)
+    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
 
     def mv(v):
-        return _ravel(operator.mv(_unravel(v, in_structure)))
+        return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
 
     compressed = jax.vmap(mv)(seeds)  # (ncolors, m): one JVP per color
     flat = colors[pattern.cols].astype(np.int64) * m + pattern.rows
@@ -304,13 +289,13 @@ def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -
 
 
 def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray, positions: np.ndarray):
-    in_structure = operator.in_structure()
-    in_dtype = jnp.result_type(*jax.tree_util.tree_leaves(in_structure))
+    packed = packing.pack(operator)
+    in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = (jnp.asarray(colors)[None, :] == jnp.arange(ncolors)[:, None]).astype(in_dtype)
+    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
 
     def mv(v):
-        return _ravel(operator.mv(_unravel(v, in_structure)))
+        return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
 
     compressed = jax.vmap(mv)(seeds)  # (ncolors, n): one JVP per star color
     index_dtype = np.int32 if compressed.size < 2**31 else np.int64

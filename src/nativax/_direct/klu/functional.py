@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
 from ..._core.handles import NumericHandle, SymbolicHandle
+from ..._core.packing import promote
 from .. import functional as _f
 from .. import shapes as shapes
 from ..engine import KLU as _KLU
@@ -74,7 +75,7 @@ def dot(
     r_idx, c_idx, _ = shapes.indices(rows, cols, None, "klu.dot")
     values = shapes.float_array(values, "values", "klu.dot")
     x = shapes.float_array(x, "x", "klu.dot")
-    dt = jnp.result_type(values.dtype, x.dtype)
+    dt = promote(values.dtype, x.dtype)
     if dt in (jnp.float16, jnp.bfloat16):
         dt = jnp.float32
     v2, x3, _ = shapes.canonical(values.astype(dt), x.astype(dt), r_idx.shape[0], "klu.dot")
@@ -88,7 +89,7 @@ def dot(
     out_shape = list(jnp.broadcast_shapes(
         (v2.shape[0],) if values.ndim == 2 else (), (x3.shape[0],) if x.ndim == 3 or (values.ndim == 2 and x.ndim == 2) else ()
     )) + [m] + ([x.shape[-1]] if (x.ndim == 2 and values.ndim == 1) or x.ndim == 3 else [])
-    return y.reshape(out_shape).astype(jnp.result_type(values.dtype, x.dtype))
+    return y.reshape(out_shape).astype(promote(values.dtype, x.dtype))
 
 
 # ----------------------------------------------------------------------------------------------------------
