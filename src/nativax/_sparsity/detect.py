@@ -17,22 +17,9 @@ from .._core import packing
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
-from .coloring import color_columns, color_star, is_valid_coloring, lower_bound, star_recovery
-from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+from .coloring import color_columns, color_star, star_recovery
+from .interpreter import Context, eval_jaxpr
 from .params import sub_jaxprs
-
-__all__ = [
-    "SparsityFallbackWarning",
-    "clear_cache",
-    "color_columns",
-    "colors_for",
-    "is_valid_coloring",
-    "jacobian_sparsity",
-    "lower_bound",
-    "materialise",
-    "to_sparse_operator",
-]
-
 
 # ------------------------------------------------------------------ detection
 

@@ -20,18 +20,6 @@ from .. import shapes as shapes
 from ..engine import KLU as _KLU
 from . import ffi as ffi
 
-__all__ = [
-    "solve",
-    "dot",
-    "analyze",
-    "factor",
-    "refactor",
-    "solve_with_symbolic",
-    "solve_with_numeric",
-    "free_symbolic",
-    "free_numeric",
-]
-
 
 def solve(
     rows: Integer[ArrayLike, " nnz"],
