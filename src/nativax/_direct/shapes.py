@@ -184,7 +184,7 @@ def canonical(
 def compute_dtypes(values: Array, b: Array) -> tuple[Any, Any, bool]:
     """(values dtype, rhs dtype, split) for the native call. Complex is never cast to real: real values with a
     complex rhs are solved on the real and imaginary parts (`split`). Half precision is computed in float32."""
-    dt = promote(values.dtype, b.dtype)
+    dt: Any = promote(values.dtype, b.dtype)
     if dt in (jnp.float16, jnp.bfloat16):
         dt = jnp.float32
     if jnp.issubdtype(values.dtype, jnp.complexfloating) or not jnp.issubdtype(dt, jnp.complexfloating):

@@ -193,7 +193,7 @@ def is_valid_coloring(pattern: Any, colors: Any, *, rows: bool = False) -> bool:
     coo = a.tocoo()
     own, other = (coo.col, coo.row) if rows else (coo.row, coo.col)
     c = _colors_array(colors, a.shape[0] if rows else a.shape[1], "is_valid_coloring").astype(np.int64)
-    key = own.astype(np.int64) * (int(c.max(initial=0)) + 1) + c[other]
+    key = own.astype(np.int64) * (int(np.max(c, initial=0)) + 1) + c[other]
     return np.unique(key).size == key.size
 
 
@@ -213,7 +213,7 @@ def is_valid_star_coloring(pattern: Any, colors: Any) -> bool:
     i, j = edges // a.shape[0], edges % a.shape[0]
     if np.any(c[i] == c[j]):
         return False
-    k = int(c.max(initial=0)) + 1
+    k = int(np.max(c, initial=0)) + 1
     key = i * k + c[j]  # (vertex, color of a neighbor)
     uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     many = counts[inverse] >= 2  # i has >= 2 neighbors of j's color

@@ -8,6 +8,7 @@ dtype; complex input is never cast to real. These are the engine-agnostic functi
 """
 
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +64,7 @@ def dot(
     r_idx, c_idx, _ = shapes.indices(rows, cols, None, "klu.dot")
     values = shapes.float_array(values, "values", "klu.dot")
     x = shapes.float_array(x, "x", "klu.dot")
-    dt = promote(values.dtype, x.dtype)
+    dt: Any = promote(values.dtype, x.dtype)
     if dt in (jnp.float16, jnp.bfloat16):
         dt = jnp.float32
     v2, x3, _ = shapes.canonical(values.astype(dt), x.astype(dt), r_idx.shape[0], "klu.dot")
