@@ -40,7 +40,12 @@ class SingularMatrixError(np.linalg.LinAlgError):
 _OWNERS: "weakref.WeakValueDictionary[int, _Handle]" = weakref.WeakValueDictionary()
 
 
-def _words(handle_id: int) -> np.ndarray:
+def handle_words(handle_id: int) -> np.ndarray:
+    """A handle id as the native side reads it: a read-only runtime (2,) uint32 operand (low word, high word).
+
+    An operand rather than an FFI attribute, so the compiled solve does not depend on which handle it uses:
+    one executable serves every handle (a new handle after each `refactor` costs no XLA compile, and JAX's
+    executable caches do not grow with the number of handles ever used)."""
     u = int(handle_id) & 0xFFFFFFFFFFFFFFFF
     w = np.array([u & 0xFFFFFFFF, u >> 32], dtype=np.uint32)
     w.setflags(write=False)
@@ -68,7 +73,7 @@ class _Handle:
 
     def __init__(self, handle_id: int):
         self._id: int | None = int(handle_id)
-        self._words = _words(int(handle_id))
+        self._words = handle_words(int(handle_id))
         self._finalizer: weakref.finalize | None = weakref.finalize(self, lib.free_handle, int(handle_id))
         _OWNERS[int(handle_id)] = self
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Int
 
+from .._core.handles import handle_words as handle_words
 from .engine import Engine
 
 
@@ -16,16 +17,6 @@ def _out(values_batch: int, b: jax.Array) -> tuple[jax.ShapeDtypeStruct, jax.Sha
         jax.ShapeDtypeStruct((batch, *b.shape[1:]), b.dtype),
         jax.ShapeDtypeStruct((batch,), jnp.int32),
     )
-
-
-def handle_words(handle_id: int) -> np.ndarray:
-    """A handle id as the native side reads it: a runtime (2,) uint32 operand (low word, high word).
-
-    An operand rather than an FFI attribute, so the compiled solve does not depend on which handle it uses:
-    one executable serves every handle (a new handle after each `refactor` costs no XLA compile, and JAX's
-    executable caches do not grow with the number of handles ever used)."""
-    u = int(handle_id) & 0xFFFFFFFFFFFFFFFF
-    return np.array([u & 0xFFFFFFFF, u >> 32], dtype=np.uint32)
 
 
 def solve(
