@@ -85,6 +85,13 @@ class SparsityPattern:
                 )
         self._hash = hash((self.shape, self.rows.tobytes(), self.cols.tobytes()))
 
+    def _set(self, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> None:
+        """Fill the fields from checked, canonical rows/cols."""
+        self.shape = shape
+        self.rows = _readonly(rows)
+        self.cols = _readonly(cols)
+        self._hash = hash((self.shape, self.rows.tobytes(), self.cols.tobytes()))
+
     @classmethod
     def from_coo(
         cls, rows: Any, cols: Any, shape: tuple[int, int]
@@ -93,6 +100,12 @@ class SparsityPattern:
         (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`)."""
         r, c, (m, n) = _checked(rows, cols, shape)
         key = c.astype(np.int64) * max(m, 1) + r.astype(np.int64)
+        if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
+            # Already canonical (e.g. a CSC matrix's entries): a linear check instead of a sort,
+            # and no second validation pass.
+            pattern = cls.__new__(cls)
+            pattern._set(r, c, (m, n))
+            return pattern, np.arange(key.size, dtype=np.int32)
         uniq, where = np.unique(key, return_inverse=True)
         pattern = cls((uniq % max(m, 1)).astype(np.int32), (uniq // max(m, 1)).astype(np.int32), (m, n))
         return pattern, where.astype(np.int32).reshape(-1)

@@ -20,6 +20,7 @@ from . import index_sets as ix
 from .coloring import color_columns, color_star, star_recovery
 from .interpreter import Context, eval_jaxpr
 from .params import sub_jaxprs
+from .seeds import seed_matrix
 
 # ------------------------------------------------------------------ detection
 
@@ -76,8 +77,11 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         rows = cols = np.zeros(0, np.int64)
     else:
         _check_not_mostly_dense(int(stacked.nnz), m, n, ctx)
-        coo = stacked.tocoo()
-        rows, cols = coo.row, coo.col
+        # CSR -> CSC is a linear counting pass that leaves the entries canonical (unique,
+        # sorted by column then row), so `from_coo` skips its sort.
+        csc = stacked.tocsc()
+        rows = csc.indices
+        cols = np.repeat(np.arange(n, dtype=rows.dtype), np.diff(csc.indptr))
     pattern, _ = SparsityPattern.from_coo(rows, cols, (m, n))
     return pattern
 
@@ -264,7 +268,7 @@ def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -
     in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     m = pattern.shape[0]
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
+    seeds = seed_matrix(colors, in_dtype)
 
     def mv(v):
         return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
@@ -279,7 +283,7 @@ def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray
     packed = packing.pack(operator)
     in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(in_dtype)
+    seeds = seed_matrix(colors, in_dtype)
 
     def mv(v):
         return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")

@@ -22,6 +22,7 @@ from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import detect as _jac
 from .interpreter import Context
+from .seeds import seed_matrix
 
 
 def _check_fn(fn: Any, x: PyTree, who: str) -> None:
@@ -139,7 +140,7 @@ def hessian(
 def compressed_symmetric(grad_fn: Callable, x: jax.Array, colors: np.ndarray, positions: np.ndarray) -> jax.Array:
     """Values of the Jacobian of `grad_fn` at `x` (a symmetric matrix) from one JVP per star color."""
     ncolors = int(colors.max(initial=-1)) + 1
-    seeds = jnp.asarray(colors[None, :] == np.arange(ncolors, dtype=colors.dtype)[:, None]).astype(x.dtype)
+    seeds = seed_matrix(colors, x.dtype)
     _, jvp = jax.linearize(grad_fn, x)
     compressed = jax.vmap(jvp)(seeds)  # (ncolors, n)
     index_dtype = np.int32 if ncolors * x.shape[0] < 2**31 else np.int64

@@ -48,25 +48,42 @@ def _check_size(entries: int) -> None:
         )
 
 
+def _itype(maxval: int) -> type:
+    """The narrowest index dtype (int32 unless `maxval` needs int64): half the memory
+    traffic of int64, and what scipy would otherwise downcast to with an extra pass."""
+    return np.int32 if maxval < _INT32_LIMIT else np.int64
+
+
+_INT32_LIMIT = 2**31 - 1
+
+
 def _csr(data_len: int, indices, indptr, shape) -> sp.csr_array:
+    itype = _itype(max(shape[0], shape[1], data_len))
     out = sp.csr_array(
-        (np.ones(data_len, dtype=bool), indices, indptr), shape=shape, copy=False
+        (
+            np.ones(data_len, dtype=bool),
+            indices.astype(itype, copy=False),
+            indptr.astype(itype, copy=False),
+        ),
+        shape=shape,
+        copy=False,
     )
     return out
 
 
 def identity(rows: int, ncols: int, offset: int) -> sp.csr_array:
     """Element `i` depends on column `offset + i` only."""
+    itype = _itype(max(rows, ncols) + 1)
     return _csr(
         rows,
-        np.arange(offset, offset + rows, dtype=np.int64),
-        np.arange(rows + 1, dtype=np.int64),
+        np.arange(offset, offset + rows, dtype=itype),
+        np.arange(rows + 1, dtype=itype),
         (rows, ncols),
     )
 
 
 def empty(rows: int, ncols: int) -> sp.csr_array:
-    return _csr(0, np.zeros(0, np.int64), np.zeros(rows + 1, np.int64), (rows, ncols))
+    return _csr(0, np.zeros(0, np.int32), np.zeros(rows + 1, np.int32), (rows, ncols))
 
 
 def dense_or_empty(s: Sets, rows: int, ncols: int) -> sp.csr_array:
@@ -77,23 +94,51 @@ def nnz(s: Sets) -> int:
     return 0 if s is None else int(s.nnz)
 
 
+def is_arange(idx: np.ndarray, size: int) -> bool:
+    """Whether `idx` is `0, 1, ..., size - 1` (a take that changes nothing)."""
+    if idx.size != size:
+        return False
+    if size == 0:
+        return True
+    if idx[0] != 0 or idx[-1] != size - 1:
+        return False
+    return bool(np.all(idx == np.arange(size, dtype=idx.dtype)))
+
+
 def take(s: Sets, idx: np.ndarray) -> Sets:
     """Rows `s[idx]`, with `idx == -1` selecting an empty row. `None` if all empty."""
     if s is None:
         return None
-    idx = np.asarray(idx, dtype=np.int64).ravel()
-    indptr = s.indptr.astype(np.int64, copy=False)
+    idx = np.asarray(idx).ravel()
+    if not np.issubdtype(idx.dtype, np.integer):
+        idx = idx.astype(np.int64)
+    if is_arange(idx, s.shape[0]):
+        return s
+    indptr = s.indptr
     valid = idx >= 0
-    safe = np.where(valid, idx, 0)
-    lens = np.where(valid, indptr[safe + 1] - indptr[safe], 0)
-    new_indptr = np.zeros(idx.size + 1, dtype=np.int64)
-    np.cumsum(lens, out=new_indptr[1:])
-    total = int(new_indptr[-1])
-    if total == 0:
-        return None
-    _check_size(total)
+    all_valid = bool(valid.all())
+    safe = idx if all_valid else np.where(valid, idx, 0)
     starts = indptr[safe]
-    pos = np.arange(total, dtype=np.int64) - np.repeat(new_indptr[:-1] - starts, lens)
+    lens = indptr[safe + 1] - starts
+    if not all_valid:
+        lens[~valid] = 0
+    longest = int(lens.max(initial=0))
+    if longest == 0:
+        return None
+    total = int(lens.sum(dtype=np.int64))
+    _check_size(total)
+    itype = _itype(max(s.shape[1], total, int(s.nnz), idx.size) + 1)
+    new_indptr = np.zeros(idx.size + 1, dtype=itype)
+    if longest == 1:
+        # At most one entry per row (identity-like sets: slices, pads, reshapes of the
+        # input): a plain gather, no repeat/arange over the entries.
+        has = lens.astype(bool)
+        np.cumsum(has, out=new_indptr[1:])
+        indices = s.indices[starts] if total == idx.size else s.indices[starts[has]]
+        return _csr(total, indices, new_indptr, (idx.size, s.shape[1]))
+    np.cumsum(lens, out=new_indptr[1:])
+    shift = (starts - new_indptr[:-1]).astype(itype, copy=False)
+    pos = np.arange(total, dtype=itype) + np.repeat(shift, lens)
     return _csr(total, s.indices[pos], new_indptr, (idx.size, s.shape[1]))
 
 
@@ -103,7 +148,8 @@ def union(a: Sets, b: Sets) -> Sets:
         return b
     if b is None:
         return a
-    return sp.csr_array(a + b)
+    out = a + b  # scipy's linear merge of the rows (both are CSR arrays)
+    return out if isinstance(out, sp.csr_array) else sp.csr_array(out)
 
 
 def union_all(items: Sequence[Sets]) -> Sets:
@@ -145,6 +191,8 @@ def vstack(items: Sequence[Sets], sizes: Sequence[int], ncols: int) -> Sets:
     """Stack the rows of several set arrays (`None` entries count as empty rows)."""
     if all(item is None for item in items):
         return None
+    if len(items) == 1:
+        return items[0]
     return sp.csr_array(
         sp.vstack(
             [dense_or_empty(item, size, ncols) for item, size in zip(items, sizes)],

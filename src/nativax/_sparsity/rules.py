@@ -92,7 +92,9 @@ def _elementwise(eqn, sets, vals, ncols):
     out = None
     for var, s in zip(eqn.invars, sets):
         if s is not None:
-            out = ix.union(out, ix.take(s, broadcast_ids(shape_of(var), out_shape)))
+            if shape_of(var) != out_shape:  # same shape: the sets themselves
+                s = ix.take(s, broadcast_ids(shape_of(var), out_shape))
+            out = ix.union(out, s)
     return [out]
 
 
