@@ -49,6 +49,16 @@ def _checked(rows: Any, cols: Any, shape: Any) -> tuple[np.ndarray, np.ndarray, 
     return r, c, (m, n)
 
 
+def _is_canonical(r: np.ndarray, c: np.ndarray) -> bool:
+    """Whether the entries are unique and sorted by column, then row (no int64 keys needed)."""
+    if r.size < 2:
+        return True
+    c_next, c_prev = c[1:], c[:-1]
+    if bool(np.any(c_next < c_prev)):  # comparisons, not differences: safe for unsigned input
+        return False
+    return not bool(np.any((c_next == c_prev) & (r[1:] <= r[:-1])))
+
+
 class SparsityPattern:
     """Immutable sparsity pattern of an `m x n` matrix.
 
@@ -99,13 +109,13 @@ class SparsityPattern:
         """Canonicalise COO indices. Returns the pattern and `where`: input entry k lands in slot `where[k]`
         (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`)."""
         r, c, (m, n) = _checked(rows, cols, shape)
-        key = c.astype(np.int64) * max(m, 1) + r.astype(np.int64)
-        if key.size < 2 or bool(np.all(key[1:] > key[:-1])):
+        if _is_canonical(r, c):
             # Already canonical (e.g. a CSC matrix's entries): a linear check instead of a sort,
             # and no second validation pass.
             pattern = cls.__new__(cls)
             pattern._set(r, c, (m, n))
-            return pattern, np.arange(key.size, dtype=np.int32)
+            return pattern, np.arange(r.size, dtype=np.int32)
+        key = c.astype(np.int64) * max(m, 1) + r.astype(np.int64)
         uniq, where = np.unique(key, return_inverse=True)
         pattern = cls((uniq % max(m, 1)).astype(np.int32), (uniq // max(m, 1)).astype(np.int32), (m, n))
         return pattern, where.astype(np.int32).reshape(-1)

@@ -20,7 +20,7 @@ from . import index_sets as ix
 from .coloring import color_columns, color_star, star_recovery
 from .interpreter import Context, eval_jaxpr
 from .params import sub_jaxprs
-from .seeds import seed_matrix
+from .seeds import gather_index, seed_matrix
 
 # ------------------------------------------------------------------ detection
 
@@ -274,9 +274,9 @@ def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -
         return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
 
     compressed = jax.vmap(mv)(seeds)  # (ncolors, m): one JVP per color
-    flat = colors[pattern.cols].astype(np.int64) * m + pattern.rows
-    index_dtype = np.int32 if ncolors * m < 2**31 else np.int64
-    return compressed.reshape(-1)[jnp.asarray(flat.astype(index_dtype))]
+    itype = np.int32 if ncolors * m < 2**31 else np.int64
+    flat = colors[pattern.cols].astype(itype) * itype(m) + pattern.rows
+    return compressed.reshape(-1)[gather_index(flat, ncolors * m)]
 
 
 def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray, positions: np.ndarray):
@@ -289,8 +289,7 @@ def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray
         return packing.ravel(operator.mv(packing.unravel(v, packed)), packed, "to_sparse_operator")
 
     compressed = jax.vmap(mv)(seeds)  # (ncolors, n): one JVP per star color
-    index_dtype = np.int32 if compressed.size < 2**31 else np.int64
-    return compressed.reshape(-1)[jnp.asarray(positions.astype(index_dtype))]
+    return compressed.reshape(-1)[gather_index(positions, compressed.size)]
 
 
 def to_sparse_operator(

@@ -22,7 +22,7 @@ from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import detect as _jac
 from .interpreter import Context
-from .seeds import seed_matrix
+from .seeds import gather_index, seed_matrix
 
 
 def _check_fn(fn: Any, x: PyTree, who: str) -> None:
@@ -143,5 +143,4 @@ def compressed_symmetric(grad_fn: Callable, x: jax.Array, colors: np.ndarray, po
     seeds = seed_matrix(colors, x.dtype)
     _, jvp = jax.linearize(grad_fn, x)
     compressed = jax.vmap(jvp)(seeds)  # (ncolors, n)
-    index_dtype = np.int32 if ncolors * x.shape[0] < 2**31 else np.int64
-    return compressed.reshape(-1)[jnp.asarray(positions.astype(index_dtype))]
+    return compressed.reshape(-1)[gather_index(positions, compressed.size)]

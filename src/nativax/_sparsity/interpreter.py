@@ -64,10 +64,31 @@ def _concrete(value) -> np.ndarray | None:
         return None
 
 
+def _numpy_convert(eqn, vals) -> list | None:
+    """`convert_element_type` of a known value in numpy, where numpy's cast is exact or
+    rounds like XLA's (to a floating type): the common case (literals) costs no XLA
+    compilation at trace time."""
+    new = np.dtype(eqn.params["new_dtype"])
+    old = np.asarray(vals[0])
+    if not np.issubdtype(new, np.floating) or np.issubdtype(old.dtype, np.complexfloating):
+        return None
+    return [old.astype(new)]
+
+
+_NUMPY_EVAL = {"convert_element_type": _numpy_convert}
+
+
 def _try_eval(eqn, vals) -> list | None:
     """Evaluate an equation whose inputs are all known, at trace time."""
     if eqn.effects or sum(size_of(v) for v in eqn.outvars) > _MAX_KNOWN_SIZE:
         return None
+    if eqn.primitive.name in _NUMPY_EVAL:
+        try:
+            out = _NUMPY_EVAL[eqn.primitive.name](eqn, vals)
+        except (TypeError, ValueError):
+            out = None
+        if out is not None:
+            return out
     try:
         with jax.ensure_compile_time_eval():
             out = eqn.primitive.bind(*[jnp.asarray(v) for v in vals], **eqn.params)

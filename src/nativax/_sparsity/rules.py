@@ -45,7 +45,9 @@ def size_of(var) -> int:
 
 
 def ids(shape: tuple[int, ...]) -> np.ndarray:
-    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    """Element ids `0..size-1` in `shape` (int32 below 2^30, leaving room for offsets)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return np.arange(size, dtype=np.int32 if size < 2**30 else np.int64).reshape(shape)
 
 
 def broadcast_ids(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
@@ -57,13 +59,15 @@ def broadcast_ids(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> np.n
 
 def gather_from(sets: list[Sets], sizes: list[int], out_ids: np.ndarray, ncols: int) -> Sets:
     """Rows picked by `out_ids`, which index the concatenation of all operands."""
-    out_ids = np.asarray(out_ids, dtype=np.int64).ravel()
+    out_ids = np.asarray(out_ids).ravel()
     live = [i for i, s in enumerate(sets) if s is not None]
     if not live:
         return None
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     if len(live) == 1:
         (i,) = live
+        if i == 0:  # ids below sizes[0] are the operand's own, the rest (and -1) empty rows
+            return ix.take(sets[0], out_ids if len(sets) == 1 else np.where(out_ids < sizes[0], out_ids, -1))
         local = out_ids - offsets[i]
         local = np.where((local >= 0) & (local < sizes[i]) & (out_ids >= 0), local, -1)
         return ix.take(sets[i], local)
@@ -179,10 +183,6 @@ def _reshape(eqn, vals):
     return a.reshape(shape_of(eqn.outvars[0]))
 
 
-def _squeeze(eqn, vals):
-    return ids(shape_of(eqn.invars[0])).reshape(shape_of(eqn.outvars[0]))
-
-
 def _transpose(eqn, vals):
     return ids(shape_of(eqn.invars[0])).transpose(eqn.params["permutation"])
 
@@ -224,17 +224,25 @@ def _tile(eqn, vals):
     return np.tile(ids(shape_of(eqn.invars[0])), eqn.params["reps"])
 
 
+def _offset_ids(shape, offset: int, total: int) -> np.ndarray:
+    """`ids(shape) + offset`, in a dtype that holds ids up to `total`."""
+    a = ids(shape)
+    return (a if total < 2**30 else a.astype(np.int64)) + offset
+
+
 def _concatenate(eqn, vals):
     parts, offset = [], 0
+    total = sum(size_of(var) for var in eqn.invars)
     for var in eqn.invars:
-        parts.append(ids(shape_of(var)) + offset)
+        parts.append(_offset_ids(shape_of(var), offset, total))
         offset += size_of(var)
     return np.concatenate(parts, axis=eqn.params["dimension"])
 
 
 def _stack(eqn, vals):  # `jnp.stack` (a primitive since JAX 0.10)
     size = size_of(eqn.invars[0]) if eqn.invars else 0
-    parts = [ids(shape_of(var)) + k * size for k, var in enumerate(eqn.invars)]
+    total = size * len(eqn.invars)
+    parts = [_offset_ids(shape_of(var), k * size, total) for k, var in enumerate(eqn.invars)]
     return np.stack(parts, axis=eqn.params["axis"])
 
 
@@ -285,16 +293,26 @@ def _dynamic_update_slice(eqn, sets, vals, ncols):
         cols = ix.all_columns([sets[1]])
         return [ix.union(sets[0], ix.broadcast_columns(cols, n, ncols))]
     starts = _clamped_starts(vals[2:], shape, upd_shape)
-    out = ids(shape).copy()
-    out[tuple(slice(a, a + k) for a, k in zip(starts, upd_shape))] = ids(upd_shape) + n
+    out = ids(shape).astype(np.int64)
+    out[tuple(slice(a, a + k) for a, k in zip(starts, upd_shape))] = ids(upd_shape).astype(np.int64) + n
     return [gather_from(list(sets[:2]), [n, size_of(eqn.invars[1])], out, ncols)]
+
+
+@_register("squeeze", "expand_dims")
+def _same_order(eqn, sets, vals, ncols):
+    # Row-major element order is unchanged: the sets themselves.
+    return [sets[0]]
+
+
+@_register("reshape")
+def _reshape_rule(eqn, sets, vals, ncols):
+    if eqn.params.get("dimensions") is None:
+        return [sets[0]]
+    return [gather_from(sets[:1], [size_of(eqn.invars[0])], _reshape(eqn, vals), ncols)]
 
 
 for _name, _fn in {
     "broadcast_in_dim": _broadcast_in_dim,
-    "reshape": _reshape,
-    "squeeze": _squeeze,
-    "expand_dims": _squeeze,
     "transpose": _transpose,
     "rev": _rev,
     "slice": _slice,

@@ -17,3 +17,14 @@ def seed_matrix(colors: np.ndarray, dtype) -> jnp.ndarray:
     itype = np.int32 if ncolors < 2**31 else np.int64
     c = lax.optimization_barrier(jnp.asarray(colors.astype(itype, copy=False)))
     return (c[None, :] == jnp.arange(ncolors, dtype=itype)[:, None]).astype(dtype)
+
+
+def gather_index(flat: np.ndarray, size: int) -> jnp.ndarray:
+    """`flat` (host indices into a flattened compressed matrix of `size` entries) as an
+    in-graph index array.
+
+    Also behind an `optimization_barrier`: a gather with a literal index array of
+    millions of entries costs XLA a second or so of compile-time analysis.
+    """
+    itype = np.int32 if size < 2**31 else np.int64
+    return lax.optimization_barrier(jnp.asarray(np.asarray(flat).astype(itype, copy=False)))
