@@ -159,3 +159,52 @@ def test_exact(name):
 def test_superset(name):
     truth, got = true_pattern(SUPERSET[name]), detect(SUPERSET[name])
     assert not (truth & ~got).any(), f"missed {np.argwhere(truth & ~got)[:5].tolist()}"
+
+
+# Collectives inside `shard_map` bodies (a one-device mesh: the body sees whole arrays).
+_MESH = jax.make_mesh((1,), ("i",))
+
+
+def _sharded(body, **kwargs):
+    from jax.sharding import PartitionSpec
+
+    return jax.shard_map(body, mesh=_MESH, in_specs=PartitionSpec(), out_specs=PartitionSpec(), **kwargs)
+
+
+COLLECTIVES_EXACT = {
+    "psum": lambda: _sharded(lambda x: lax.psum(jnp.sin(x), "i") * x[::-1]),
+    "pmean": lambda: _sharded(lambda x: lax.pmean(x**2, "i") * x[::-1]),
+    "ppermute": lambda: _sharded(lambda x: lax.ppermute(x, "i", [(0, 0)]) * x[::-1], check_vma=False),
+    "all_gather_tiled": lambda: _sharded(lambda x: lax.all_gather(x, "i", tiled=True) * 2, check_vma=False),
+    "all_gather_stacked": lambda: _sharded(lambda x: lax.all_gather(x[:12], "i")[0] * x[12:], check_vma=False),
+}
+COLLECTIVES_SUPERSET = {
+    "psum_scatter": lambda: _sharded(lambda x: lax.psum_scatter(x, "i", tiled=True) * 2, check_vma=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTIVES_EXACT))
+def test_collectives_exact(name):
+    fn = COLLECTIVES_EXACT[name]()
+    truth, got = true_pattern(fn), detect(fn)
+    assert truth.any()
+    assert (truth == got).all(), f"missed {np.argwhere(truth & ~got)[:5].tolist()}, spurious {np.argwhere(got & ~truth)[:5].tolist()}"
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTIVES_SUPERSET))
+def test_collectives_superset(name):
+    fn = COLLECTIVES_SUPERSET[name]()
+    truth, got = true_pattern(fn), detect(fn)
+    assert truth.any() and not (truth & ~got).any()
+
+
+def test_bitcast_keeps_elementwise_dependence():
+    # JAX differentiates a bitcast as zero; detection keeps the dependence element by
+    # element (same width), per source element (narrower type), per group (wider type).
+    same = detect(lambda x: lax.bitcast_convert_type(x, jnp.float64) * 2)
+    np.testing.assert_array_equal(same, np.eye(N, dtype=bool))
+    narrow = detect(lambda x: lax.bitcast_convert_type(x, jnp.float32).astype(jnp.float64).ravel())
+    np.testing.assert_array_equal(narrow, np.repeat(np.eye(N, dtype=bool), 2, axis=0))
+    pairs = lambda x: lax.bitcast_convert_type(x.astype(jnp.float32).reshape(N // 2, 2), jnp.float64)  # noqa: E731
+    wide = detect(pairs)
+    np.testing.assert_array_equal(wide, np.repeat(np.eye(N // 2, dtype=bool), 2, axis=1))

@@ -102,6 +102,24 @@ def _elementwise(eqn, sets, vals, ncols):
     return [out]
 
 
+@_register("bitcast_convert_type")
+def _bitcast(eqn, sets, vals, ncols):
+    # JAX's JVP of a bitcast is zero, but bitcasts appear in the primal functions of
+    # `custom_jvp` rules (bit tricks) whose true derivative is not: keep the
+    # dependence, element by element (a superset of JAX's zero JVP). Integer
+    # intermediates carry no sets, so a float -> int -> float chain still loses it.
+    s = sets[0]
+    n_in, n_out = size_of(eqn.invars[0]), size_of(eqn.outvars[0])
+    if s is None or n_in == n_out:
+        return [s]
+    if n_out > n_in and n_out % max(n_in, 1) == 0:  # narrower type: a new trailing axis
+        return [ix.take(s, np.repeat(np.arange(n_in), n_out // n_in))]
+    if n_in > n_out and n_in % max(n_out, 1) == 0:  # wider type: the trailing axis merges
+        r = n_in // n_out
+        return [ix.group_union(s, np.arange(n_in), np.arange(n_in) // r, n_out)]
+    return [ix.broadcast_columns(ix.all_columns([s]), n_out, ncols)]
+
+
 @_register(*_ZERO_DERIVATIVE)
 def _zero(eqn, sets, vals, ncols):
     return [None] * len(eqn.outvars)
