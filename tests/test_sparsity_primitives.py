@@ -208,3 +208,51 @@ def test_bitcast_keeps_elementwise_dependence():
     pairs = lambda x: lax.bitcast_convert_type(x.astype(jnp.float32).reshape(N // 2, 2), jnp.float64)  # noqa: E731
     wide = detect(pairs)
     np.testing.assert_array_equal(wide, np.repeat(np.eye(N // 2, dtype=bool), 2, axis=1))
+
+
+def _ref_whole(x):
+    r = jax.new_ref(x)
+    r[...] += x[::-1]
+    y = r[...]
+    r[...] = x**2
+    return y + r[...]
+
+
+def _ref_indexed(x):
+    r = jax.new_ref(jnp.zeros_like(x))
+    r[...] = jnp.sin(x)
+    r[1:] += x[:-1]
+    return jax.freeze(r) * 2
+
+
+def _ref_in_loop(x):
+    r = jax.new_ref(x)
+
+    def body(i, c):
+        r[...] = r[...] * 2
+        return c
+
+    lax.fori_loop(0, 3, body, 0)
+    return r[...] + x[::-1]
+
+
+def _jvp_pattern(fn):
+    # `jax.jacfwd` cannot batch functions that create references: one JVP per column.
+    x = jax.random.normal(jax.random.PRNGKey(3), (N,))
+    cols = [np.asarray(jax.jvp(fn, (x,), (jnp.eye(N)[k],))[1]) != 0 for k in range(N)]
+    return np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("fn, exact", [(_ref_whole, True), (_ref_indexed, False), (_ref_in_loop, False)])
+def test_mutable_references(fn, exact):
+    truth = _jvp_pattern(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", sparsity.SparsityFallbackWarning)
+        p = sparsity.jacobian_sparsity(fn, jax.ShapeDtypeStruct((N,), jnp.float64))
+    got = np.zeros(p.shape, dtype=bool)
+    got[p.rows, p.cols] = True
+    assert truth.any() and not (truth & ~got).any(), f"missed {np.argwhere(truth & ~got)[:5].tolist()}"
+    if exact:
+        assert (got == truth).all()
+    # A loop body that writes a reference is assumed dense, with a warning; plain accesses are not.
+    assert bool(caught) == (fn is _ref_in_loop)

@@ -25,6 +25,7 @@ from .index_sets import Sets
 from .linear_solve import custom_linear_solve
 from .params import UnsupportedParams, num_eqns, scan_layout
 from .rules import RULES, shape_of, size_of
+from .state import state_eqn, touches_refs
 
 __all__ = ["Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
 
@@ -127,7 +128,11 @@ def eval_jaxpr(
         env_sets[var], env_vals[var] = s, val
     for eqn in jaxpr.eqns:
         sets, vals = zip(*map(read, eqn.invars)) if eqn.invars else ((), ())
-        out_sets, out_vals = eval_eqn(eqn, list(sets), list(vals), ncols, ctx)
+        if touches_refs(eqn):  # mutable references: `state_eqn` updates their sets
+            out_sets = state_eqn(eqn, list(sets), env_sets, ncols, ctx)
+            out_vals = [None] * len(eqn.outvars)
+        else:
+            out_sets, out_vals = eval_eqn(eqn, list(sets), list(vals), ncols, ctx)
         for var, s, val in zip(eqn.outvars, out_sets, out_vals):
             env_sets[var], env_vals[var] = s, val
     out = [read(v) for v in jaxpr.outvars]
