@@ -282,7 +282,6 @@ def _compressed_values(operator, pattern: SparsityPattern, colors: np.ndarray) -
 def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray, positions: np.ndarray):
     packed = packing.pack(operator)
     in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(operator.in_structure())])
-    ncolors = int(colors.max(initial=-1)) + 1
     seeds = seed_matrix(colors, in_dtype)
 
     def mv(v):

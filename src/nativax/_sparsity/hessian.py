@@ -139,7 +139,6 @@ def hessian(
 
 def compressed_symmetric(grad_fn: Callable, x: jax.Array, colors: np.ndarray, positions: np.ndarray) -> jax.Array:
     """Values of the Jacobian of `grad_fn` at `x` (a symmetric matrix) from one JVP per star color."""
-    ncolors = int(colors.max(initial=-1)) + 1
     seeds = seed_matrix(colors, x.dtype)
     _, jvp = jax.linearize(grad_fn, x)
     compressed = jax.vmap(jvp)(seeds)  # (ncolors, n)

@@ -128,7 +128,7 @@ def take(s: Sets, idx: np.ndarray) -> Sets:
     total = int(lens.sum(dtype=np.int64))
     _check_size(total)
     itype = _itype(max(s.shape[1], total, int(s.nnz), idx.size) + 1)
-    new_indptr = np.zeros(idx.size + 1, dtype=itype)
+    new_indptr: np.ndarray = np.zeros(idx.size + 1, dtype=itype)
     if longest == 1:
         # At most one entry per row (identity-like sets: slices, pads, reshapes of the
         # input): a plain gather, no repeat/arange over the entries.

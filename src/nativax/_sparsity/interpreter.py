@@ -16,8 +16,8 @@ import jax.extend.core as jex
 import jax.numpy as jnp
 import numpy as np
 
-from . import index_sets as ix
 from . import collectives as _collectives  # noqa: F401  (registers its rules)
+from . import index_sets as ix
 from . import linalg as _linalg  # noqa: F401  (registers its rules)
 from . import windows as _windows  # noqa: F401  (registers its rules)
 from .fallback import SparsityFallbackWarning, dense_rule, fallback, is_inexact
