@@ -171,6 +171,8 @@ def group_union(s: Sets, src: np.ndarray, dst: np.ndarray, rows: int) -> Sets:
     picked = take(s, src)
     if picked is None:
         return None
+    if rows == 1:  # a full reduction: one row, deduplicated by a bitmap instead of a sort
+        return broadcast_columns(all_columns([picked]), 1, s.shape[1])
     counts = np.diff(picked.indptr)
     out_rows = np.repeat(dst, counts)
     return from_entries(out_rows, picked.indices, rows, s.shape[1])
@@ -230,11 +232,14 @@ def compose(local: Sets, basis: Sets) -> Sets:
 
 
 def all_columns(items: Sequence[Sets]) -> np.ndarray:
-    """Every column that appears in any of the set arrays."""
-    cols = [np.unique(item.indices) for item in items if item is not None]
-    if not cols:
+    """Every column that appears in any of the set arrays (sorted; a linear bitmap pass)."""
+    live = [item for item in items if item is not None and item.nnz]
+    if not live:
         return np.zeros(0, np.int64)
-    return np.unique(np.concatenate(cols))
+    seen = np.zeros(max(int(item.shape[1]) for item in live), dtype=bool)
+    for item in live:
+        seen[item.indices] = True
+    return np.flatnonzero(seen)
 
 
 def broadcast_columns(cols: np.ndarray, rows: int, ncols: int) -> Sets:
