@@ -123,21 +123,30 @@ def i64(*v):
     return np.asarray(v, dtype=np.int64)
 
 
+def i32(*v):
+    return np.asarray(v, dtype=np.int32)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: lib.color_distance2(i64(), i64(), 2, "dsatur"), "length n \\+ 1"),
-        (lambda: lib.color_distance2(i64(1, 2), i64(0, 1), 2, "dsatur"), "indptr\\[0\\]"),
-        (lambda: lib.color_distance2(i64(0, 2, 1), i64(0, 1), 2, "dsatur"), "nondecreasing"),
-        (lambda: lib.color_distance2(i64(0, 1, 3), i64(0, 1), 2, "dsatur"), "must equal len"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 5), 2, "dsatur"), "indices\\[1\\]` = 5 is out of range"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, -1), 2, "natural"), "out of range"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 1), -1, "natural"), ">= 0"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 1), 2, "random"), "`order`"),
-        (lambda: lib.color_star(i64(0, 1, 2), i64(0, 2), "best"), "out of range"),
-        (lambda: lib.color_star(i64(0, 1, 2), i64(0, 1), "dsatur"), "`order`"),
-        (lambda: lib.star_recovery(i64(0, 1, 2), i64(0, 1), np.zeros(3, np.int32)), "`colors` has length"),
-        (lambda: lib.star_recovery(i64(0, 1, 2), i64(0, 1), np.array([0, -1], np.int32)), "negative"),
+        (lambda: lib.color_distance2(i64(), i32(), 2, "dsatur"), "length n \\+ 1"),
+        (lambda: lib.color_distance2(i64(1, 2), i32(0, 1), 2, "dsatur"), "indptr\\[0\\]"),
+        (lambda: lib.color_distance2(i64(0, 2, 1), i32(0, 1), 2, "dsatur"), "nondecreasing"),
+        (lambda: lib.color_distance2(i64(0, 1, 3), i32(0, 1), 2, "dsatur"), "must equal len"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 5), 2, "dsatur"), "indices\\[1\\]` = 5 is out of range"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, -1), 2, "natural"), "out of range"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 1), -1, "natural"), ">= 0"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 1), 2, "random"), "`order`"),
+        (lambda: lib.color_star(i64(0, 1, 2), i32(0, 2), "best"), "out of range"),
+        (lambda: lib.color_star(i64(0, 1, 2), i32(0, 1), "dsatur"), "`order`"),
+        (lambda: lib.star_recovery(i64(0, 1, 2), i32(0, 1), np.zeros(3, np.int32)), "`colors` has length"),
+        (lambda: lib.star_recovery(i64(0, 1, 2), i32(0, 1), np.array([0, -1], np.int32)), "negative"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 5), 2, "dsatur", True), "color_rows.*out of range"),
+        (lambda: lib.compressed_offsets(i32(0, 2, 1), 3), "nondecreasing"),
+        (lambda: lib.compressed_offsets(i32(0, 3), 3), "cols\\[1\\]` = 3 is out of range"),
+        (lambda: lib.compressed_offsets(i32(-1, 0), 3), "out of range"),
+        (lambda: lib.compressed_offsets(i32(), -1), "number of columns"),
     ],
 )
 def test_native_bad_input(call, match):
@@ -147,7 +156,28 @@ def test_native_bad_input(call, match):
 
 def test_native_wrong_dtype_is_type_error():
     with pytest.raises(TypeError):
-        lib.color_distance2(np.array([0, 1], np.float64), i64(0), 1, "dsatur")
+        lib.color_distance2(np.array([0, 1], np.float64), i32(0), 1, "dsatur")
+    with pytest.raises(TypeError):  # indices are int32 (a SparsityPattern's own dtype), never cast silently
+        lib.color_distance2(i64(0, 1), i64(0), 1, "dsatur")
+
+
+def test_compressed_offsets():
+    cols = np.array([0, 0, 2, 2, 2, 4], np.int32)
+    np.testing.assert_array_equal(lib.compressed_offsets(cols, 6), [0, 2, 2, 5, 5, 6, 6])
+    np.testing.assert_array_equal(lib.compressed_offsets(i32(), 3), [0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_row_coloring_matches_transpose_and_python(order, seed):
+    # Rows colored on the C++ transpose: the same as coloring the columns of the transpose, also past 64
+    # colors (dense case: the general bitset path after the 64-color fast path gives up).
+    a = sp.random(90, 140, density=0.5 if seed else 0.05, random_state=seed, format="csr")
+    r = coloring.color_rows(a, order)
+    assert coloring.is_valid_coloring(a, r, rows=True)
+    np.testing.assert_array_equal(r, color_columns_python(sp.csr_array(a.T, dtype=bool), order))
+    if seed:
+        assert r.max() + 1 > 64
 
 
 @pytest.mark.parametrize(
