@@ -50,7 +50,7 @@ def test_same_colors_as_python(order, case):
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_row_coloring(order):
-    # Few dense columns: reverse mode needs far fewer colors than forward mode.
+    # A few dense columns: every row sharing one needs its own row color (reverse mode loses here).
     rng = np.random.default_rng(0)
     rows = np.concatenate([np.arange(400), np.repeat(np.arange(400), 2)])
     cols = np.concatenate([rng.integers(0, 3, 400), rng.integers(0, 50, 800)])
@@ -196,3 +196,22 @@ def test_row_coloring_matches_transpose_and_python(order, seed):
 def test_python_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_symmetric_shortcut_matches_unsymmetric_path(order):
+    # A structurally symmetric pattern is colored on itself (no transpose); adding one entry breaks the
+    # symmetry and takes the transpose path: both agree with the Python coloring.
+    p = stencil(20, nine=True)
+    q = nativax.SparsityPattern.from_coo(np.r_[p.rows, 0], np.r_[p.cols, 399], p.shape)[0]
+    for pat in (p, q):
+        np.testing.assert_array_equal(coloring.color_columns(pat, order), color_columns_python(_as_csr(pat), order))
+        np.testing.assert_array_equal(coloring.color_rows(pat, order),
+                                      color_columns_python(sp.csr_array(_as_csr(pat).T), order))
+    # same counts, different order within a column: not its own transpose, still colored correctly
+    a = sp.csc_array(_as_csr(p))
+    a.indices = a.indices.copy()
+    a.indices[a.indptr[5]: a.indptr[6]] = a.indices[a.indptr[5]: a.indptr[6]][::-1]
+    a.has_sorted_indices = False
+    c = lib.color_distance2(a.indptr.astype(np.int64), a.indices.astype(np.int32), p.shape[0], order)
+    assert coloring.is_valid_coloring(p, c)

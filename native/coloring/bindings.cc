@@ -70,7 +70,11 @@ void register_bindings(nb::module_& m) {
         std::vector<int32_t> colors;
         {
           nb::gil_scoped_release release;
-          if (minor) {
+          // Symmetric patterns (stencils) are their own transpose: rows and columns alike, none built. The
+          // natural column order needs no transpose (below 64 colors), so it skips the check.
+          if ((minor || o != Order::kNatural) && is_own_transpose(a)) {
+            colors = color_distance2(a, &a, o);
+          } else if (minor) {
             const Compressed t = transpose(a);
             colors = color_distance2(t, &a, o);
           } else {

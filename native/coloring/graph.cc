@@ -89,6 +89,25 @@ Compressed transpose(const Compressed& a) {
   return t;
 }
 
+bool is_own_transpose(const Compressed& a) {
+  if (a.n_major != a.n_minor) return false;
+  const int64_t n = a.n_major, nnz = a.nnz();
+  std::vector<int64_t> cursor(n, 0);
+  for (int64_t k = 0; k < nnz; ++k) ++cursor[a.idx[k]];  // entries per row
+  for (int64_t j = 0; j < n; ++j) {
+    if (cursor[j] != a.degree(j)) return false;
+    cursor[j] = a.ptr[j];
+  }
+  // Columns in ascending order: the entries (r, j) of row r arrive with j ascending, so column r must list
+  // exactly those j, in that order. Equal counts keep every cursor inside its column.
+  for (int64_t j = 0; j < n; ++j) {
+    for (const int32_t* r = a.begin(j); r != a.end(j); ++r) {
+      if (a.idx[cursor[*r]++] != j) return false;
+    }
+  }
+  return true;
+}
+
 Compressed symmetric_adjacency(const Compressed& a) {
   const Compressed t = transpose(a);
   const int64_t n = a.n_major;

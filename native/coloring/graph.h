@@ -54,6 +54,10 @@ std::string offsets_of_sorted(const int32_t* major, int64_t nnz, int64_t n, cons
 // each major slot.
 Compressed transpose(const Compressed& a);
 
+// Whether `a` equals its transpose exactly (square, structurally symmetric, minor indices sorted within each
+// major slot), checked in O(nnz) without building the transpose. Then `a` serves as its own transpose.
+bool is_own_transpose(const Compressed& a);
+
 // Adjacency lists of the undirected graph with an edge {i, j} (i != j) for every stored (i, j) or (j, i) of a
 // square pattern: duplicates and the diagonal removed, neighbors sorted.
 Compressed symmetric_adjacency(const Compressed& a);

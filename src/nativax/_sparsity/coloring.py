@@ -5,7 +5,7 @@
     column-intersection graph. A row with `k` nonzeros needs `k` distinct colors, so
     `max nonzeros per row` is a lower bound on the number of colors.
 - **Rows** (`color_rows`, reverse mode): the same on the transpose, one VJP per color;
-    fewer colors when the matrix has few, dense columns.
+    fewer colors when the matrix is wide or has a few dense rows.
 - **Star** (`color_star`, symmetric Hessians): a proper coloring of the adjacency graph
     in which every path on four vertices uses at least three colors. Symmetry lets
     every nonzero be read directly off one Hessian-vector product, usually with fewer
@@ -138,7 +138,8 @@ def color_rows(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " m"]:
     """Distance-2 row coloring: rows sharing a column get different colors (one VJP per color).
 
     Reverse mode pays off when it needs fewer colors than `color_columns`, e.g. for a
-    few dense columns. Arguments as for [`nativax.sparsity.color_columns`][]; returns
+    wide matrix or a few dense rows (a dense row needs as many column colors as it
+    has entries). Arguments as for [`nativax.sparsity.color_columns`][]; returns
     one `int32` color per row.
     """
     _check_order(order, ("dsatur", "natural", "largest_first"), "color_rows")

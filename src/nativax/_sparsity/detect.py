@@ -356,8 +356,10 @@ def to_sparse_operator(
     - `mode`: `"fwd"` (JVPs over a column coloring,
         [`nativax.sparsity.color_columns`][]), `"rev"` (VJPs over a row coloring,
         [`nativax.sparsity.color_rows`][]; pays off for wide Jacobians or a few
-        dense columns), or `"auto"` (default): reverse mode only when it needs
+        dense rows), or `"auto"` (default): reverse mode only when it needs
         strictly fewer colors and the operator can be transposed, else forward.
+        For an operator tagged `lx.symmetric_tag`, `"auto"` means star coloring
+        (below); `"fwd"`/`"rev"` force a column/row coloring.
 
     **Returns:**
 
