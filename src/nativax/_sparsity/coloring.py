@@ -26,8 +26,8 @@ from jaxtyping import Int
 from .._core import native  # noqa: F401  (loads the extension)
 from .._core.pattern import SparsityPattern
 from .._nativax import color_distance2 as _color_distance2  # type: ignore[attr-defined]
-from .._nativax import compressed_offsets as _compressed_offsets  # type: ignore[attr-defined]
 from .._nativax import color_star as _color_star  # type: ignore[attr-defined]
+from .._nativax import compressed_offsets as _compressed_offsets  # type: ignore[attr-defined]
 from .._nativax import star_recovery as _star_recovery  # type: ignore[attr-defined]
 
 Order = Literal["dsatur", "natural", "largest_first"]
