@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import direct_checks as dc
 import nativax
@@ -51,3 +52,29 @@ def test_singular_matrix_is_reported():
         lx.linear_solve(op, jnp.ones(2), solver=nativax.UMFPACK())
     with pytest.raises(nativax.SingularMatrixError, match="singular"):
         nativax.UMFPACK.factor(op)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_symmetric_pattern_uses_a_sound_strategy(complex_):
+    """A symmetric pattern with a full diagonal takes UMFPACK's symmetric strategy (diagonal pivots preferred);
+    nonsymmetric values and diagonal entries that are stored but zero must still solve exactly (off-diagonal
+    pivots), in all three modes."""
+    rng = np.random.default_rng(11)
+    n = 40
+    upper = sp.random(n, n, density=0.12, random_state=rng, format="coo")
+    pattern = (upper + upper.T + sp.eye(n)).tocoo()
+    vals = rng.standard_normal(pattern.nnz) + (1j * rng.standard_normal(pattern.nnz) if complex_ else 0)
+    a = sp.coo_matrix((vals, (pattern.row, pattern.col)), shape=(n, n))
+    diag = pattern.row == pattern.col
+    a.data[np.flatnonzero(diag)[::3]] = 0.0  # structurally present, numerically zero
+    assert (a.toarray() != a.toarray().T).any()
+    check = sp.csc_matrix((np.ones(a.nnz), (a.row, a.col)), shape=(n, n))
+    assert (check != check.T).nnz == 0  # the pattern itself is symmetric
+    dc.check_dense_reference(nativax.UMFPACK, a, rng)
+    dc.check_transpose(nativax.UMFPACK, a, rng)
+
+
+def test_symmetric_positive_definite_matrix_solves():
+    a = dc.spd(60, seed=12)
+    rng = np.random.default_rng(12)
+    dc.check_dense_reference(nativax.UMFPACK, a, rng)

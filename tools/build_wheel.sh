@@ -8,7 +8,7 @@
 #   3. A fresh venv ($WORK/venv, from the base interpreter of $PYTHON, so the cpXY tag matches) gets the wheel
 #      and its dependencies from the package index; `ldd` must resolve every SuiteSparse library from
 #      nativax.libs.
-#   4. examples/quickstart.py runs in that venv with LD_LIBRARY_PATH unset, from outside the source tree, with
+#   4. examples/quickstart.py (and, in a NATIVAX_GPL build, a CHOLMOD and a UMFPACK solve) runs in that venv with LD_LIBRARY_PATH unset, from outside the source tree, with
 #      the system SuiteSparse hidden: inside a private mount namespace (`unshare -m`) every system
 #      lib{klu,amd,colamd,btf,suitesparseconfig,cholmod,umfpack,camd,ccolamd}.so* is over-mounted with /dev/null (nothing changes outside
 #      the namespace), and the process's /proc/self/maps must show the bundled copies only.
@@ -22,6 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
+[[ "$PY" = /* ]] || PY="$PWD/$PY"  # the steps below change directory
 WORK=${WORK:-/tmp/nativax-wheel}
 PLAT=${PLAT:-auto}
 BIN=$(dirname "$PY")
@@ -86,8 +87,24 @@ assert residual < 1e-8, residual
 import nativax  # noqa: E402
 
 assert "/site-packages/nativax/" in nativax.__file__, nativax.__file__
-libs = sorted({line.split()[-1] for line in open("/proc/self/maps")
-               if any(k in line for k in ("libklu", "libamd", "libcolamd", "libbtf", "libsuitesparseconfig"))})
+if nativax.has_cholmod and nativax.has_umfpack:  # the GPL engines of a NATIVAX_GPL build, on a 3-D mesh matrix
+    import jax.numpy as jnp
+    import lineax as lx
+    import numpy as np
+    import scipy.sparse as sp
+
+    t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(8, 8))
+    e = sp.eye(8)
+    a = (sp.kron(sp.kron(t, e), e) + sp.kron(sp.kron(e, t), e) + sp.kron(sp.kron(e, e), t)).tocsr()
+    b = np.random.default_rng(0).standard_normal(a.shape[0])
+    ref = np.linalg.solve(a.toarray(), b)
+    op = nativax.SparseOperator.from_scipy(a, tags=lx.positive_semidefinite_tag)
+    for solver in (nativax.CHOLMOD(), nativax.UMFPACK()):
+        x = lx.linear_solve(op, jnp.asarray(b), solver=solver).value
+        assert np.allclose(x, ref, rtol=1e-10, atol=1e-12), type(solver).__name__
+    print("   CHOLMOD and UMFPACK solve a 3-D Poisson matrix (n = 512) to the dense reference")
+names = ("libklu", "libamd", "libcolamd", "libbtf", "libsuitesparseconfig", "libcholmod", "libumfpack")
+libs = sorted({line.split()[-1] for line in open("/proc/self/maps") if any(k in line for k in names)})
 print("   SuiteSparse mapped into the process:", *libs, sep="\n     ")
 assert libs and all("nativax.libs/" in p for p in libs), libs
 print("   quick-start OK")

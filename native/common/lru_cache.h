@@ -3,9 +3,15 @@
 // needs within one FFI call, so nothing allocated under jit outlives the cache's bounds, and the adjoint solve
 // of jax.grad finds the forward factorization. Capacity 0 = isolated mode (build and free every call).
 //
+// Concurrent misses on one key are joined (single flight): the first caller builds, later ones wait for its
+// result instead of building a copy. jax.grad's forward solve and its adjoint solve are independent in the
+// graph, so XLA may run them at the same time; without this both would factor the same matrix.
+//
 // `E` is an engine (see common/engine.h): E::Symbolic, E::Numeric, E::analyze, E::factor, E::refactor.
 #pragma once
+#include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -53,8 +59,9 @@ class LruCache {
   std::shared_ptr<Symbolic> symbolic(int64_t n, const int32_t* rows, const int32_t* cols, int64_t nnz,
                                      std::string* err) {
     const uint64_t h = pattern_hash(n, rows, cols, nnz);
+    std::shared_ptr<SymbolicBuild> build;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       for (auto it = sym_.begin(); it != sym_.end(); ++it) {
         if ((*it)->pattern->matches(n, rows, cols, nnz, h)) {
           sym_.splice(sym_.begin(), sym_, it);
@@ -62,17 +69,30 @@ class LruCache {
           return sym_.front();
         }
       }
+      for (const auto& b : sym_building_) {
+        if (b->matches(n, rows, cols, nnz, h)) {  // being analysed by another caller: wait for it
+          sym_stats_.hits += 1;
+          auto joined = b;
+          cv_.wait(lock, [&] { return joined->done; });
+          if (!joined->result) *err = joined->err;
+          return joined->result;
+        }
+      }
       sym_stats_.misses += 1;
+      if (capacity_ > 0) {
+        build = std::make_shared<SymbolicBuild>(n, h, rows, cols, nnz);
+        sym_building_.push_back(build);
+      }
     }
+    std::shared_ptr<Symbolic> s;
     auto pattern = build_pattern(n, rows, cols, nnz, h, err);
-    if (!pattern) return nullptr;
-    auto s = E::analyze(std::move(pattern), err);
-    if (!s) return nullptr;
+    if (pattern) s = E::analyze(std::move(pattern), err);
     std::vector<std::shared_ptr<void>> doomed;
     std::lock_guard<std::mutex> lock(mu_);
-    if (capacity_ == 0) return s;
+    if (build) finish_locked(&sym_building_, build, s ? kOk : kFailed, s, s ? std::string() : *err);
+    if (!s || capacity_ == 0) return s;
     for (auto it = sym_.begin(); it != sym_.end(); ++it) {
-      if ((*it)->pattern->matches(n, rows, cols, nnz, h)) return *it;  // another thread won the race
+      if ((*it)->pattern->matches(n, rows, cols, nnz, h)) return *it;  // cached meanwhile (capacity changes)
     }
     sym_.push_front(s);
     evict_locked(&sym_, &sym_stats_.evictions, &doomed);
@@ -84,8 +104,9 @@ class LruCache {
   int32_t numeric(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                   std::shared_ptr<Numeric>* out) {
     std::shared_ptr<Numeric> recycled;
+    std::shared_ptr<NumericBuild> build;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       for (auto it = num_.begin(); it != num_.end(); ++it) {
         if ((*it)->matches(s.get(), cplx, values, hash)) {
           num_.splice(num_.begin(), num_, it);
@@ -94,7 +115,20 @@ class LruCache {
           return kOk;
         }
       }
+      for (const auto& b : num_building_) {
+        if (b->matches(s.get(), cplx, values, hash)) {  // being factored by another caller: wait for it
+          num_stats_.hits += 1;
+          auto joined = b;
+          cv_.wait(lock, [&] { return joined->done; });
+          *out = joined->result;
+          return joined->status;
+        }
+      }
       num_stats_.misses += 1;
+      if (capacity_ > 0) {
+        build = std::make_shared<NumericBuild>(s.get(), cplx, hash, values);
+        num_building_.push_back(build);
+      }
       if (capacity_ > 0 && static_cast<int64_t>(num_.size()) >= capacity_) {
         auto& victim = num_.back();
         if (victim->symbolic == s && victim->is_complex == cplx && victim.use_count() == 1) {
@@ -117,13 +151,15 @@ class LruCache {
     }
     std::vector<std::shared_ptr<void>> doomed;
     std::lock_guard<std::mutex> lock(mu_);
+    if (st != kOk) fresh.reset();
+    if (build) finish_locked(&num_building_, build, st, fresh, std::string());
     if (st != kOk) return st;
     (used_refactor ? refactorizations_ : factorizations_) += 1;
     *out = fresh;
     if (capacity_ == 0) return kOk;
     for (auto it = num_.begin(); it != num_.end(); ++it) {
       if ((*it)->matches(s.get(), cplx, fresh->values, hash)) {
-        *out = *it;  // another thread won the race; ours is dropped
+        *out = *it;  // cached meanwhile (capacity changes); ours is dropped
         return kOk;
       }
     }
@@ -169,6 +205,49 @@ class LruCache {
   }
 
  private:
+  // A build in progress; callers that miss on the same key wait on cv_ until `done`.
+  template <typename R>
+  struct Build {
+    bool done = false;
+    int32_t status = kOk;
+    std::shared_ptr<R> result;
+    std::string err;
+  };
+  struct SymbolicBuild : Build<Symbolic> {
+    int64_t n;
+    uint64_t hash;
+    std::vector<int32_t> rows, cols;
+    SymbolicBuild(int64_t n_, uint64_t h, const int32_t* r, const int32_t* c, int64_t nnz)
+        : n(n_), hash(h), rows(r, r + nnz), cols(c, c + nnz) {}
+    bool matches(int64_t n_, const int32_t* r, const int32_t* c, int64_t nnz, uint64_t h) const {
+      return h == hash && n_ == n && nnz == static_cast<int64_t>(rows.size()) &&
+             std::memcmp(r, rows.data(), nnz * sizeof(int32_t)) == 0 &&
+             std::memcmp(c, cols.data(), nnz * sizeof(int32_t)) == 0;
+    }
+  };
+  struct NumericBuild : Build<Numeric> {
+    const Symbolic* symbolic;
+    bool cplx;
+    uint64_t hash;
+    std::vector<double> values;  // a copy: the builder hands its own to the engine
+    NumericBuild(const Symbolic* s, bool c, uint64_t h, const std::vector<double>& v)
+        : symbolic(s), cplx(c), hash(h), values(v) {}
+    bool matches(const Symbolic* s, bool c, const std::vector<double>& v, uint64_t h) const {
+      return h == hash && s == symbolic && c == cplx && v.size() == values.size() &&
+             std::memcmp(v.data(), values.data(), v.size() * sizeof(double)) == 0;
+    }
+  };
+  template <typename B, typename R>
+  void finish_locked(std::list<std::shared_ptr<B>>* building, const std::shared_ptr<B>& b, int32_t status,
+                     const std::shared_ptr<R>& result, const std::string& err) {
+    b->done = true;
+    b->status = status;
+    b->result = result;
+    b->err = err;
+    building->remove(b);
+    cv_.notify_all();
+  }
+
   template <typename X>
   static int64_t total_bytes(const std::list<std::shared_ptr<X>>& lru) {
     int64_t b = 0;
@@ -197,6 +276,9 @@ class LruCache {
   int64_t max_bytes_;
   std::list<std::shared_ptr<Symbolic>> sym_;
   std::list<std::shared_ptr<Numeric>> num_;
+  std::list<std::shared_ptr<SymbolicBuild>> sym_building_;
+  std::list<std::shared_ptr<NumericBuild>> num_building_;
+  std::condition_variable cv_;
   LruStats sym_stats_, num_stats_;
   int64_t factorizations_ = 0, refactorizations_ = 0;
 };

@@ -17,6 +17,27 @@ void control(double* c) {
   c[UMFPACK_ORDERING] = UMFPACK_ORDERING_CHOLMOD;
 }
 
+bool symmetric_strategy(const Pattern& p) {
+  // The pattern's diagonal is full and at least half of its off-diagonal entries have their mirror image.
+  // UMFPACK's own AUTO rule left a symmetric 3-D Poisson matrix on the unsymmetric strategy (COLAMD on the
+  // columns, twice the factor and 1.9x the time of AMD/METIS on A+A^T), so nativax decides from the pattern.
+  // Columns hold sorted rows, so each mirror lookup is a binary search.
+  int64_t offdiag = 0, mirrored = 0, diag = 0;
+  for (int64_t j = 0; j < p.n; ++j) {
+    for (int32_t k = p.Ap[j]; k < p.Ap[j + 1]; ++k) {
+      const int32_t i = p.Ai[k];
+      if (i == j) {
+        ++diag;
+        continue;
+      }
+      ++offdiag;
+      const auto first = p.Ai.begin() + p.Ap[i], last = p.Ai.begin() + p.Ap[i + 1];
+      if (std::binary_search(first, last, static_cast<int32_t>(j))) ++mirrored;
+    }
+  }
+  return diag == p.n && 2 * mirrored >= offdiag;
+}
+
 namespace {
 
 int32_t status_of(int st) {
@@ -66,6 +87,7 @@ void* Symbolic::get(bool complex_values, int32_t* status) {
   const Pattern& p = *pattern;
   double ctl[UMFPACK_CONTROL], info[UMFPACK_INFO];
   control(ctl);
+  if (symmetric_strategy(p)) ctl[UMFPACK_STRATEGY] = UMFPACK_STRATEGY_SYMMETRIC;
   const int n = static_cast<int>(p.n);
   int r = complex_values
               ? umfpack_zi_symbolic(n, n, p.Ap.data(), p.Ai.data(), nullptr, nullptr, &slot, ctl, info)

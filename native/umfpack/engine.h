@@ -53,4 +53,8 @@ struct Engine {
 // the CHOLMOD ordering rule (AMD/COLAMD, then METIS when fill is high).
 void control(double* c);
 
+// Whether the symbolic analysis uses UMFPACK's symmetric strategy (AMD/METIS on A+A^T, diagonal pivots
+// preferred): a zero-free structural diagonal and at least half the off-diagonal pattern mirrored.
+bool symmetric_strategy(const Pattern& p);
+
 }  // namespace nativax::umfpack

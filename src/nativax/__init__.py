@@ -2,11 +2,13 @@
 
 from . import amg as amg
 from . import caches as caches
+from . import cholmod as cholmod
 from . import distributed as distributed
 from . import handles as handles
 from . import klu as klu
 from . import scaleout as scaleout
 from . import sparsity as sparsity
+from . import umfpack as umfpack
 from ._amg.solver import AMG as AMG
 from ._core.caches import cache_info as cache_info
 from ._core.caches import clear_caches as clear_caches
