@@ -143,3 +143,14 @@ def test_bad_mode():
 def test_sparse_operator_passthrough_ignores_mode():
     a = nativax.SparseOperator.from_dense(jnp.eye(3))
     assert sparsity.to_sparse_operator(a, mode="rev") is a
+
+
+def test_auto_never_colors_the_columns_of_a_dense_row():
+    # A dense row makes the columns' distance-2 graph complete (n colors, quadratic work): the row/column
+    # nonzero bounds settle "reverse" from the row coloring alone.
+    sparsity.clear_cache()
+    x = jax.random.normal(jax.random.PRNGKey(5), (3000,))
+    sparse = sparsity.to_sparse_operator(lx.JacobianLinearOperator(lambda v, _: wide(v), x))
+    assert not any(key[0] == "colors" for key in detect._cache)
+    assert any(key[0] == "row colors" for key in detect._cache)
+    np.testing.assert_allclose(sparse.as_matrix(), jax.jacrev(wide)(x), rtol=1e-12, atol=1e-12)

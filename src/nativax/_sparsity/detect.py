@@ -205,15 +205,25 @@ def _ncolors(colors: np.ndarray) -> int:
 
 
 def _reverse_pays(pattern: SparsityPattern) -> bool:
-    """Whether a row coloring (one VJP per color) needs fewer colors than the column
-    coloring (one JVP per color). Rows are colored only when they might: a column with
-    `k` nonzeros needs `k` row colors, so `k >= ` the column colors settles it unseen."""
+    """Whether a row coloring (one VJP per color) needs strictly fewer colors than the
+    column coloring (one JVP per color). A row with `k` nonzeros needs `k` column
+    colors and a column with `k` nonzeros `k` row colors: these bounds decide unseen
+    when they can, so a wide Jacobian with a dense row never has its columns colored
+    (a complete distance-2 graph) and a stencil never has its rows colored."""
 
     def compute():
-        forward = _ncolors(_colors(pattern))
-        if pattern.nnz == 0 or int(np.bincount(pattern.cols).max()) >= forward:
+        if pattern.nnz == 0:
             return False
-        return _ncolors(_row_colors(pattern)) < forward
+        m, n = pattern.shape
+        fwd_bound = int(np.bincount(pattern.rows, minlength=m).max())  # max nonzeros in a row
+        rev_bound = int(np.bincount(pattern.cols, minlength=n).max())  # max nonzeros in a column
+        if fwd_bound <= rev_bound:
+            forward = _ncolors(_colors(pattern))
+            return rev_bound < forward and _ncolors(_row_colors(pattern)) < forward
+        reverse = _ncolors(_row_colors(pattern))
+        if fwd_bound > reverse:
+            return True
+        return reverse < _ncolors(_colors(pattern))
 
     return _cached(("reverse pays", pattern), compute)
 
