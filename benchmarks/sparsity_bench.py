@@ -12,7 +12,8 @@ Prints markdown tables:
 5. native coloring at n = 10^6 versus the former pure-Python coloring (wall and CPU time);
 6. first call of detection + coloring + materialisation (5-point, n = 10^6), with the time split;
 7. star coloring of the Hessian of 1/2 u^T L u + sum u^4 (2-D 5-point Laplacian);
-8. diffrax `Kvaerno5` on Robertson kinetics over weakly coupled cells, KLU versus dense.
+8. diffrax `Kvaerno5` on Robertson kinetics over weakly coupled cells, KLU versus dense;
+9. reverse mode on a wide Jacobian: row colors versus column colors, VJPs versus JVPs versus dense jacrev.
 """
 
 import argparse
@@ -238,6 +239,57 @@ def star_table(sizes) -> list[str]:
     return lines
 
 
+def wide_block(blocks: int):
+    """`blocks + 1` outputs of `n` inputs: one dense row (sum of squares), then block sums of cubes."""
+    def f(x):
+        return jnp.concatenate([jnp.sum(x**2)[None], jnp.sum(x.reshape(blocks, -1) ** 3, axis=1)])
+
+    return f
+
+
+def reverse_table(sizes, reps: int) -> list[str]:
+    from nativax._sparsity.detect import _reverse_pays
+
+    lines = ["| function | m | n | nnz | column colors (= n: a dense row) | row colors | auto picks | row coloring (s) | "
+             "sparse rev (ms) | sparse fwd (ms) | dense jacrev (ms) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    blocks = 100
+    for n in sizes:
+        fn = wide_block(blocks)
+        x = jax.random.normal(jax.random.PRNGKey(0), (n,))
+        pattern = sparsity.jacobian_sparsity(fn, x)
+        sparsity.clear_cache()
+        rows, t_rows, _ = timed_call(lambda p=pattern: sparsity.colors_for(p, mode="rev"))
+        picks = "rev" if _reverse_pays(pattern) else "fwd"
+        # the dense row makes the columns' distance-2 graph complete: n colors, and quadratic work
+        cols = sparsity.colors_for(pattern).max() + 1 if n <= 5000 else lower_bound(pattern)
+
+        def values(x, mode, fn=fn):
+            return sparsity.to_sparse_operator(lx.JacobianLinearOperator(lambda y, _: fn(y), x), mode=mode).values
+
+        times = {}
+        for mode in ("rev", "fwd"):
+            if mode == "fwd" and n > 5000:  # n JVPs on n-vectors: n^2 memory
+                times[mode] = "-"
+                continue
+            f = jax.jit(lambda x, mode=mode: values(x, mode))
+            jax.block_until_ready(f(x))
+            times[mode] = f"{best_of(lambda f=f, x=x: f(x), reps) * 1e3:.2f}"
+        if n <= 5000:
+            dense = jax.jit(jax.jacrev(fn))
+            jax.block_until_ready(dense(x))
+            td = f"{best_of(lambda dense=dense, x=x: dense(x), reps) * 1e3:.2f}"
+            auto = jax.jit(lambda x, fn=fn: sparsity.to_sparse_operator(
+                lx.JacobianLinearOperator(lambda y, _: fn(y), x)).as_matrix())
+            np.testing.assert_allclose(auto(x), dense(x), rtol=1e-12)
+        else:
+            td = "-"
+        lines.append(f"| dense row + {blocks} block sums | {blocks + 1} | {n:,} | {pattern.nnz:,} | "
+                     f"{int(cols):,} | {int(rows.max()) + 1} | {picks} | {t_rows:.3f} | {times['rev']} | "
+                     f"{times['fwd']} | {td} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def robertson_table(cells_both, cells_klu) -> list[str]:
     example = runpy.run_path(str(ROOT / "examples" / "robertson_cells.py"), run_name="bench")
     timed = example["timed"]
@@ -256,7 +308,8 @@ def robertson_table(cells_both, cells_klu) -> list[str]:
     return lines
 
 
-SECTIONS = ("detection", "coloring", "materialise", "kvaerno", "native_coloring", "first_call", "star", "robertson")
+SECTIONS = ("detection", "coloring", "materialise", "kvaerno", "native_coloring", "first_call", "star", "robertson",
+            "reverse")
 
 
 def main(quick: bool, only: tuple[str, ...] = SECTIONS) -> str:
@@ -279,6 +332,8 @@ def main(quick: bool, only: tuple[str, ...] = SECTIONS) -> str:
         "robertson": lambda: ("Kvaerno5 on Robertson kinetics over coupled cells, t in [0, 40], rtol 1e-6, "
                               "atol 1e-10", robertson_table([50] if quick else [50, 200],
                                                             [1000] if quick else [10_000])),
+        "reverse": lambda: ("Reverse mode on a wide Jacobian (jitted, best of 5)",
+                            reverse_table([2000] if quick else [4000, 1_000_000], 5)),
     }
     sections = [runs[name]() for name in only]
     text = "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections)

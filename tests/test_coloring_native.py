@@ -50,7 +50,7 @@ def test_same_colors_as_python(order, case):
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_row_coloring(order):
-    # Few dense columns: reverse mode needs far fewer colors than forward mode.
+    # A few dense columns: every row sharing one needs its own row color (reverse mode loses here).
     rng = np.random.default_rng(0)
     rows = np.concatenate([np.arange(400), np.repeat(np.arange(400), 2)])
     cols = np.concatenate([rng.integers(0, 3, 400), rng.integers(0, 50, 800)])
@@ -123,21 +123,30 @@ def i64(*v):
     return np.asarray(v, dtype=np.int64)
 
 
+def i32(*v):
+    return np.asarray(v, dtype=np.int32)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: lib.color_distance2(i64(), i64(), 2, "dsatur"), "length n \\+ 1"),
-        (lambda: lib.color_distance2(i64(1, 2), i64(0, 1), 2, "dsatur"), "indptr\\[0\\]"),
-        (lambda: lib.color_distance2(i64(0, 2, 1), i64(0, 1), 2, "dsatur"), "nondecreasing"),
-        (lambda: lib.color_distance2(i64(0, 1, 3), i64(0, 1), 2, "dsatur"), "must equal len"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 5), 2, "dsatur"), "indices\\[1\\]` = 5 is out of range"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, -1), 2, "natural"), "out of range"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 1), -1, "natural"), ">= 0"),
-        (lambda: lib.color_distance2(i64(0, 1, 2), i64(0, 1), 2, "random"), "`order`"),
-        (lambda: lib.color_star(i64(0, 1, 2), i64(0, 2), "best"), "out of range"),
-        (lambda: lib.color_star(i64(0, 1, 2), i64(0, 1), "dsatur"), "`order`"),
-        (lambda: lib.star_recovery(i64(0, 1, 2), i64(0, 1), np.zeros(3, np.int32)), "`colors` has length"),
-        (lambda: lib.star_recovery(i64(0, 1, 2), i64(0, 1), np.array([0, -1], np.int32)), "negative"),
+        (lambda: lib.color_distance2(i64(), i32(), 2, "dsatur"), "length n \\+ 1"),
+        (lambda: lib.color_distance2(i64(1, 2), i32(0, 1), 2, "dsatur"), "indptr\\[0\\]"),
+        (lambda: lib.color_distance2(i64(0, 2, 1), i32(0, 1), 2, "dsatur"), "nondecreasing"),
+        (lambda: lib.color_distance2(i64(0, 1, 3), i32(0, 1), 2, "dsatur"), "must equal len"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 5), 2, "dsatur"), "indices\\[1\\]` = 5 is out of range"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, -1), 2, "natural"), "out of range"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 1), -1, "natural"), ">= 0"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 1), 2, "random"), "`order`"),
+        (lambda: lib.color_star(i64(0, 1, 2), i32(0, 2), "best"), "out of range"),
+        (lambda: lib.color_star(i64(0, 1, 2), i32(0, 1), "dsatur"), "`order`"),
+        (lambda: lib.star_recovery(i64(0, 1, 2), i32(0, 1), np.zeros(3, np.int32)), "`colors` has length"),
+        (lambda: lib.star_recovery(i64(0, 1, 2), i32(0, 1), np.array([0, -1], np.int32)), "negative"),
+        (lambda: lib.color_distance2(i64(0, 1, 2), i32(0, 5), 2, "dsatur", True), "color_rows.*out of range"),
+        (lambda: lib.compressed_offsets(i32(0, 2, 1), 3), "nondecreasing"),
+        (lambda: lib.compressed_offsets(i32(0, 3), 3), "cols\\[1\\]` = 3 is out of range"),
+        (lambda: lib.compressed_offsets(i32(-1, 0), 3), "out of range"),
+        (lambda: lib.compressed_offsets(i32(), -1), "number of columns"),
     ],
 )
 def test_native_bad_input(call, match):
@@ -147,7 +156,28 @@ def test_native_bad_input(call, match):
 
 def test_native_wrong_dtype_is_type_error():
     with pytest.raises(TypeError):
-        lib.color_distance2(np.array([0, 1], np.float64), i64(0), 1, "dsatur")
+        lib.color_distance2(np.array([0, 1], np.float64), i32(0), 1, "dsatur")
+    with pytest.raises(TypeError):  # indices are int32 (a SparsityPattern's own dtype), never cast silently
+        lib.color_distance2(i64(0, 1), i64(0), 1, "dsatur")
+
+
+def test_compressed_offsets():
+    cols = np.array([0, 0, 2, 2, 2, 4], np.int32)
+    np.testing.assert_array_equal(lib.compressed_offsets(cols, 6), [0, 2, 2, 5, 5, 6, 6])
+    np.testing.assert_array_equal(lib.compressed_offsets(i32(), 3), [0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_row_coloring_matches_transpose_and_python(order, seed):
+    # Rows colored on the C++ transpose: the same as coloring the columns of the transpose, also past 64
+    # colors (dense case: the general bitset path after the 64-color fast path gives up).
+    a = sp.random(90, 140, density=0.5 if seed else 0.05, random_state=seed, format="csr")
+    r = coloring.color_rows(a, order)
+    assert coloring.is_valid_coloring(a, r, rows=True)
+    np.testing.assert_array_equal(r, color_columns_python(sp.csr_array(a.T, dtype=bool), order))
+    if seed:
+        assert r.max() + 1 > 64
 
 
 @pytest.mark.parametrize(
@@ -166,3 +196,22 @@ def test_native_wrong_dtype_is_type_error():
 def test_python_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_symmetric_shortcut_matches_unsymmetric_path(order):
+    # A structurally symmetric pattern is colored on itself (no transpose); adding one entry breaks the
+    # symmetry and takes the transpose path: both agree with the Python coloring.
+    p = stencil(20, nine=True)
+    q = nativax.SparsityPattern.from_coo(np.r_[p.rows, 0], np.r_[p.cols, 399], p.shape)[0]
+    for pat in (p, q):
+        np.testing.assert_array_equal(coloring.color_columns(pat, order), color_columns_python(_as_csr(pat), order))
+        np.testing.assert_array_equal(coloring.color_rows(pat, order),
+                                      color_columns_python(sp.csr_array(_as_csr(pat).T), order))
+    # same counts, different order within a column: not its own transpose, still colored correctly
+    a = sp.csc_array(_as_csr(p))
+    a.indices = a.indices.copy()
+    a.indices[a.indptr[5]: a.indptr[6]] = a.indices[a.indptr[5]: a.indptr[6]][::-1]
+    a.has_sorted_indices = False
+    c = lib.color_distance2(a.indptr.astype(np.int64), a.indices.astype(np.int32), p.shape[0], order)
+    assert coloring.is_valid_coloring(p, c)

@@ -22,6 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
+[[ "$PY" = /* ]] || PY="$PWD/$PY"  # CMake and the steps below need it absolute
 WORK=${ASAN_WORK:-/tmp/nativax-asan}
 JOBS=${JOBS:-2}
 cd "$ROOT"
@@ -73,7 +74,7 @@ echo "== run ${TESTS[*]} under ASan/LSan"
 set +e
 env PYTHONPATH="$WORK/site:$DEPS" PYTHONMALLOC=malloc LD_PRELOAD="$LIBASAN $LIBSTDCXX" \
   ASAN_OPTIONS="detect_leaks=0:detect_odr_violation=0:alloc_dealloc_mismatch=0" \
-  "$PY" -S -c 'import sys, nativax._native as m; f = m.lib.__file__; print("   imported", f); sys.exit(not f.startswith(sys.argv[1]))' "$WORK/site"
+  "$PY" -S -c 'import sys, nativax._core.native as m; f = m.lib.__file__; print("   imported", f); sys.exit(not f.startswith(sys.argv[1]))' "$WORK/site"
 check=$?
 if [ "$check" -ne 0 ]; then
   echo "asan_check: the sanitized extension was not the one imported" >&2

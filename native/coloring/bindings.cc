@@ -17,6 +17,7 @@ namespace nativax::coloring {
 namespace {
 
 using Index64 = nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Index32 = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using Color32 = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 // Moves `v` into a NumPy array that owns it.
@@ -31,15 +32,19 @@ nb::ndarray<nb::numpy, T, nb::ndim<1>> to_numpy(std::vector<T>&& v) {
   throw nb::value_error((std::string("nativax.coloring.") + who + ": " + msg).c_str());
 }
 
-Compressed checked(const char* who, Index64 ptr, Index64 idx, int64_t n_minor) {
-  std::string err = validate(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(),
-                             static_cast<int64_t>(idx.shape(0)), n_minor, "indptr", "indices");
+// A validated view of the caller's arrays (they stay alive, referenced by the Python call, while it runs).
+Compressed checked(const char* who, Index64 ptr, Index32 idx, int64_t n_minor) {
+  std::string err;
+  {
+    nb::gil_scoped_release release;
+    err = validate(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(), static_cast<int64_t>(idx.shape(0)),
+                   n_minor, "indptr", "indices");
+  }
   if (!err.empty()) fail(who, err);
-  return copy(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(), static_cast<int64_t>(idx.shape(0)),
-              n_minor);
+  return view(ptr.data(), static_cast<int64_t>(ptr.shape(0)), idx.data(), n_minor);
 }
 
-Compressed checked_square(const char* who, Index64 ptr, Index64 idx) {
+Compressed checked_square(const char* who, Index64 ptr, Index32 idx) {
   const int64_t n = static_cast<int64_t>(ptr.shape(0)) - 1;
   if (n < 0) fail(who, "`indptr` must have length n + 1 >= 1, got length 0");
   return checked(who, ptr, idx, n);
@@ -50,7 +55,7 @@ Compressed checked_square(const char* who, Index64 ptr, Index64 idx) {
 void register_bindings(nb::module_& m) {
   m.def(
       "color_distance2",
-      [](Index64 indptr, Index64 indices, int64_t n_minor, const std::string& order) {
+      [](Index64 indptr, Index32 indices, int64_t n_minor, const std::string& order, bool minor) {
         Order o;
         if (order == "dsatur") {
           o = Order::kDsatur;
@@ -61,20 +66,43 @@ void register_bindings(nb::module_& m) {
         } else {
           fail("color_columns", "`order` must be 'dsatur', 'largest_first' or 'natural', got '" + order + "'");
         }
-        Compressed a = checked("color_columns", indptr, indices, n_minor);
+        const Compressed a = checked(minor ? "color_rows" : "color_columns", indptr, indices, n_minor);
         std::vector<int32_t> colors;
         {
           nb::gil_scoped_release release;
-          const Compressed t = transpose(a);
-          colors = color_distance2(a, t, o);
+          // Symmetric patterns (stencils) are their own transpose: rows and columns alike, none built. The
+          // natural column order needs no transpose (below 64 colors), so it skips the check.
+          if ((minor || o != Order::kNatural) && is_own_transpose(a)) {
+            colors = color_distance2(a, &a, o);
+          } else if (minor) {
+            const Compressed t = transpose(a);
+            colors = color_distance2(t, &a, o);
+          } else {
+            colors = color_distance2(a, nullptr, o);
+          }
         }
         return to_numpy(std::move(colors));
       },
-      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "n_minor"_a, "order"_a,
-      "Distance-2 coloring of the major axis of a compressed (CSC: columns, CSR: rows) int64 pattern.");
+      nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "n_minor"_a, "order"_a, "minor"_a = false,
+      "Distance-2 coloring of the major axis (`minor=True`: the minor axis) of a compressed pattern (int64 "
+      "`indptr`, int32 `indices`; CSC: columns, rows).");
+  m.def(
+      "compressed_offsets",
+      [](Index32 major, int64_t n) {
+        std::vector<int64_t> ptr;
+        std::string err;
+        {
+          nb::gil_scoped_release release;
+          err = offsets_of_sorted(major.data(), static_cast<int64_t>(major.shape(0)), n, "cols", &ptr);
+        }
+        if (!err.empty()) fail("compressed_offsets", err);
+        return to_numpy(std::move(ptr));
+      },
+      nb::arg("major").noconvert(), "n"_a,
+      "`indptr` (n + 1 int64 offsets) of entries whose nondecreasing int32 major indices are `major`, O(nnz).");
   m.def(
       "color_star",
-      [](Index64 indptr, Index64 indices, const std::string& order) {
+      [](Index64 indptr, Index32 indices, const std::string& order) {
         StarOrder o;
         if (order == "natural") {
           o = StarOrder::kNatural;
@@ -96,10 +124,10 @@ void register_bindings(nb::module_& m) {
         return to_numpy(std::move(colors));
       },
       nb::arg("indptr").noconvert(), nb::arg("indices").noconvert(), "order"_a,
-      "Star coloring of the adjacency graph of a square CSC int64 pattern (symmetrized, diagonal ignored).");
+      "Star coloring of the adjacency graph of a square CSC pattern (int64 `indptr`, int32 `indices`; symmetrized, diagonal ignored).");
   m.def(
       "star_recovery",
-      [](Index64 indptr, Index64 indices, Color32 colors) {
+      [](Index64 indptr, Index32 indices, Color32 colors) {
         Compressed a = checked_square("star_recovery", indptr, indices);
         if (static_cast<int64_t>(colors.shape(0)) != a.n_major) {
           fail("star_recovery", "`colors` has length " + std::to_string(colors.shape(0)) + ", expected n = " +

@@ -2,10 +2,94 @@
 
 #include <algorithm>
 #include <numeric>
+#include <memory>
+#include <optional>
 #include <unordered_set>
 
 namespace nativax::coloring {
 namespace {
+
+constexpr uint64_t kAll = ~uint64_t{0};
+
+// The transpose of `a`, borrowed when given, else built on first use.
+class Transposed {
+ public:
+  Transposed(const Compressed& a, const Compressed* at) : a_(a), at_(at) {}
+  const Compressed& get() {
+    if (at_ == nullptr) {
+      built_.emplace(transpose(a_));
+      at_ = &*built_;
+    }
+    return *at_;
+  }
+
+ private:
+  const Compressed& a_;
+  const Compressed* at_;
+  std::optional<Compressed> built_;
+};
+
+// ---------------------------------------------------------------- fast paths: fewer than 64 colors
+
+// Greedy in the order `seq` with one color mask per row; false (colors unspecified) if it needs >= 64 colors.
+bool greedy64(const Compressed& a, const std::vector<int32_t>* seq, std::vector<int32_t>& colors) {
+  const int64_t n = a.n_major;
+  std::vector<uint64_t> used(a.n_minor, 0);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t v = seq ? (*seq)[k] : k;
+    uint64_t forbidden = 0;
+    for (const int32_t* r = a.begin(v); r != a.end(v); ++r) forbidden |= used[*r];
+    if (forbidden == kAll) return false;
+    const uint64_t bit = ~forbidden & (forbidden + 1);
+    colors[v] = __builtin_ctzll(bit);
+    for (const int32_t* r = a.begin(v); r != a.end(v); ++r) used[*r] |= bit;
+  }
+  return true;
+}
+
+// DSATUR with one mask per vertex of the colors its distance-2 neighbors use; a colored vertex's mask is all
+// ones, so the update loop reads one word per neighbor. False if it needs >= 64 colors.
+bool dsatur64(const Compressed& a, const Compressed& at, std::vector<int32_t>& colors) {
+  const int64_t n = a.n_major;
+  std::vector<uint64_t> seen(n, 0);
+  std::vector<int32_t> sat(n, 0);
+  // stacks[s]: candidates with saturation s, last pushed on top; stale entries are skipped when popped.
+  std::vector<std::vector<int32_t>> stacks(65);
+  stacks[0].resize(n);
+  for (int64_t k = 0; k < n; ++k) stacks[0][k] = static_cast<int32_t>(n - 1 - k);
+  int32_t top = 0;
+  for (int64_t left = n; left > 0; --left) {
+    int32_t v;
+    while (true) {
+      auto& stack = stacks[top];
+      if (stack.empty()) {
+        --top;
+        continue;
+      }
+      v = stack.back();
+      stack.pop_back();
+      if (colors[v] < 0 && sat[v] == top) break;
+    }
+    const uint64_t forbidden = seen[v];
+    if (forbidden == kAll) return false;
+    const uint64_t bit = ~forbidden & (forbidden + 1);
+    colors[v] = __builtin_ctzll(bit);
+    seen[v] = kAll;
+    for (const int32_t* r = a.begin(v); r != a.end(v); ++r) {
+      for (const int32_t* u = at.begin(*r); u != at.end(*r); ++u) {
+        const uint64_t w = seen[*u];
+        if (w & bit) continue;  // colored, or already saw this color
+        seen[*u] = w | bit;
+        const int32_t s = ++sat[*u];
+        stacks[s].push_back(*u);
+        if (s > top) top = s;
+      }
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- general paths: any number of colors
 
 // The set of colors seen by each vertex. Bitsets of `words` 64-bit words per vertex, widened as colors grow;
 // past a memory budget it switches to one hash set of (vertex, color) pairs, whose size is bounded by the
@@ -66,7 +150,7 @@ class ColorSets {
   std::unordered_set<uint64_t> hashed_;
 };
 
-// Lowest color in none of the bitsets `rows[0..count)` of `sets` (bitset mode).
+// Lowest color in none of the bitsets of the vertices [first, last) of `sets` (bitset mode).
 template <typename It>
 int32_t lowest_free_bits(const ColorSets& sets, It first, It last) {
   const int64_t words = sets.words();
@@ -87,66 +171,77 @@ int32_t lowest_free(std::vector<int64_t>& forbidden, int64_t stamp) {
   return static_cast<int32_t>(c);
 }
 
-std::vector<int32_t> greedy(const Compressed& csc, const Compressed& csr, const std::vector<int64_t>& seq) {
-  const int64_t n = csc.n_major;
+// Marks with `v` every color used by a distance-2 neighbor of v (a forbidden-color array with a stamp).
+void forbid_neighbors(const Compressed& a, const Compressed& at, const std::vector<int32_t>& colors, int64_t v,
+                      std::vector<int64_t>& forbidden) {
+  for (const int32_t* r = a.begin(v); r != a.end(v); ++r) {
+    for (const int32_t* u = at.begin(*r); u != at.end(*r); ++u) {
+      const int32_t c = colors[*u];
+      if (c >= 0) {
+        if (static_cast<size_t>(c) >= forbidden.size()) forbidden.resize(c + 1, -1);
+        forbidden[c] = v;
+      }
+    }
+  }
+}
+
+std::vector<int32_t> greedy(const Compressed& a, Transposed& at, const std::vector<int32_t>* seq) {
+  const int64_t n = a.n_major;
   std::vector<int32_t> colors(n, -1);
+  if (greedy64(a, seq, colors)) return colors;
+  std::fill(colors.begin(), colors.end(), -1);
   std::vector<int64_t> forbidden;
-  ColorSets used(csc.n_minor);  // per row: the colors of its colored columns
-  for (int64_t v : seq) {
+  ColorSets used(a.n_minor);  // per row: the colors of its colored columns
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t v = seq ? (*seq)[k] : k;
     if (!used.hashed()) {
       // O(nnz of the column): the union of the row sets holds exactly the forbidden colors.
-      const int32_t c = lowest_free_bits(used, csc.begin(v), csc.end(v));
+      const int32_t c = lowest_free_bits(used, a.begin(v), a.end(v));
       if (used.reserve(c)) {
         colors[v] = c;
-        for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) used.insert(*r, c);
+        for (const int32_t* r = a.begin(v); r != a.end(v); ++r) used.insert(*r, c);
         continue;
       }
     }
-    for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) {
-      for (const int64_t* u = csr.begin(*r); u != csr.end(*r); ++u) {
-        const int32_t c = colors[*u];
-        if (c >= 0) {
-          if (static_cast<size_t>(c) >= forbidden.size()) forbidden.resize(c + 1, -1);
-          forbidden[c] = v;
-        }
-      }
-    }
+    forbid_neighbors(a, at.get(), colors, v, forbidden);
     colors[v] = lowest_free(forbidden, v);
   }
   return colors;
 }
 
-std::vector<int64_t> largest_first_order(const Compressed& csc, const Compressed& csr) {
-  const int64_t n = csc.n_major;
-  std::vector<int64_t> degree(n, 0), mark(n, -1);
+std::vector<int32_t> largest_first_order(const Compressed& a, const Compressed& at) {
+  const int64_t n = a.n_major;
+  std::vector<int64_t> degree(n, 0);
+  std::vector<int32_t> mark(n, -1);
   for (int64_t v = 0; v < n; ++v) {  // distinct columns sharing a row with v, v included
-    for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) {
-      for (const int64_t* u = csr.begin(*r); u != csr.end(*r); ++u) {
+    for (const int32_t* r = a.begin(v); r != a.end(v); ++r) {
+      for (const int32_t* u = at.begin(*r); u != at.end(*r); ++u) {
         if (mark[*u] != v) {
-          mark[*u] = v;
+          mark[*u] = static_cast<int32_t>(v);
           ++degree[v];
         }
       }
     }
   }
-  std::vector<int64_t> seq(n);
+  std::vector<int32_t> seq(n);
   std::iota(seq.begin(), seq.end(), 0);
-  std::stable_sort(seq.begin(), seq.end(), [&](int64_t a, int64_t b) { return degree[a] > degree[b]; });
+  std::stable_sort(seq.begin(), seq.end(), [&](int32_t x, int32_t y) { return degree[x] > degree[y]; });
   return seq;
 }
 
-std::vector<int32_t> dsatur(const Compressed& csc, const Compressed& csr) {
-  const int64_t n = csc.n_major;
+std::vector<int32_t> dsatur(const Compressed& a, const Compressed& at) {
+  const int64_t n = a.n_major;
   std::vector<int32_t> colors(n, -1);
+  if (dsatur64(a, at, colors)) return colors;
+  std::fill(colors.begin(), colors.end(), -1);
   std::vector<int64_t> sat(n, 0), forbidden;
   ColorSets seen(n);
-  // stacks[s]: candidates with saturation s, last pushed on top; stale entries are skipped when popped.
-  std::vector<std::vector<int64_t>> stacks(1);
+  std::vector<std::vector<int32_t>> stacks(1);
   stacks[0].resize(n);
-  for (int64_t k = 0; k < n; ++k) stacks[0][k] = n - 1 - k;
+  for (int64_t k = 0; k < n; ++k) stacks[0][k] = static_cast<int32_t>(n - 1 - k);
   int64_t top = 0;
   for (int64_t left = n; left > 0; --left) {
-    int64_t v;
+    int32_t v;
     while (true) {
       auto& stack = stacks[top];
       if (stack.empty()) {
@@ -163,42 +258,34 @@ std::vector<int32_t> dsatur(const Compressed& csc, const Compressed& csr) {
       const int64_t self[1] = {v};
       c = lowest_free_bits(seen, self, self + 1);
     } else {
-      for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) {
-        for (const int64_t* u = csr.begin(*r); u != csr.end(*r); ++u) {
-          const int32_t cu = colors[*u];
-          if (cu >= 0) {
-            if (static_cast<size_t>(cu) >= forbidden.size()) forbidden.resize(cu + 1, -1);
-            forbidden[cu] = v;
-          }
-        }
-      }
+      forbid_neighbors(a, at, colors, v, forbidden);
       c = lowest_free(forbidden, v);
     }
     colors[v] = c;
-    if (seen.reserve(c)) {  // bitset fast path: test-and-set one bit per uncolored distance-2 neighbor
+    auto saturate = [&](int32_t u) {
+      const int64_t s = ++sat[u];
+      if (s == static_cast<int64_t>(stacks.size())) stacks.emplace_back();
+      stacks[s].push_back(u);
+      top = std::max(top, s);
+    };
+    if (seen.reserve(c)) {  // bitset path: test-and-set one bit per uncolored distance-2 neighbor
       uint64_t* bits = seen.data() + c / 64;
       const int64_t words = seen.words();
       const uint64_t bit = uint64_t{1} << (c % 64);
-      for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) {
-        for (const int64_t* u = csr.begin(*r); u != csr.end(*r); ++u) {
-          uint64_t& w = bits[*u * words];
+      for (const int32_t* r = a.begin(v); r != a.end(v); ++r) {
+        for (const int32_t* u = at.begin(*r); u != at.end(*r); ++u) {
+          uint64_t& w = bits[static_cast<int64_t>(*u) * words];
           if (colors[*u] >= 0 || (w & bit)) continue;
           w |= bit;
-          const int64_t s = ++sat[*u];
-          if (s == static_cast<int64_t>(stacks.size())) stacks.emplace_back();
-          stacks[s].push_back(*u);
-          top = std::max(top, s);
+          saturate(*u);
         }
       }
       continue;
     }
-    for (const int64_t* r = csc.begin(v); r != csc.end(v); ++r) {
-      for (const int64_t* u = csr.begin(*r); u != csr.end(*r); ++u) {
+    for (const int32_t* r = a.begin(v); r != a.end(v); ++r) {
+      for (const int32_t* u = at.begin(*r); u != at.end(*r); ++u) {
         if (colors[*u] >= 0 || !seen.insert(*u, c)) continue;
-        const int64_t s = ++sat[*u];
-        if (s == static_cast<int64_t>(stacks.size())) stacks.emplace_back();
-        stacks[s].push_back(*u);
-        top = std::max(top, s);
+        saturate(*u);
       }
     }
   }
@@ -207,18 +294,18 @@ std::vector<int32_t> dsatur(const Compressed& csc, const Compressed& csr) {
 
 }  // namespace
 
-std::vector<int32_t> color_distance2(const Compressed& csc, const Compressed& csr, Order order) {
+std::vector<int32_t> color_distance2(const Compressed& a, const Compressed* at, Order order) {
+  Transposed t(a, at);
   switch (order) {
     case Order::kDsatur:
-      return dsatur(csc, csr);
-    case Order::kLargestFirst:
-      return greedy(csc, csr, largest_first_order(csc, csr));
-    case Order::kNatural:
-    default: {
-      std::vector<int64_t> seq(csc.n_major);
-      std::iota(seq.begin(), seq.end(), 0);
-      return greedy(csc, csr, seq);
+      return dsatur(a, t.get());
+    case Order::kLargestFirst: {
+      const std::vector<int32_t> seq = largest_first_order(a, t.get());
+      return greedy(a, t, &seq);
     }
+    case Order::kNatural:
+    default:
+      return greedy(a, t, nullptr);
   }
 }
 

@@ -39,7 +39,7 @@ void forbid(std::vector<int64_t>& forbidden, int32_t c, int64_t stamp) {
 // Whether x has a colored neighbor other than `skip` with color `c`.
 bool has_neighbor_colored(const Compressed& g, const std::vector<int32_t>& colors, int64_t x, int64_t skip,
                           int32_t c) {
-  for (const int64_t* y = g.begin(x); y != g.end(x); ++y) {
+  for (const int32_t* y = g.begin(x); y != g.end(x); ++y) {
     if (*y != skip && colors[*y] == c) return true;
   }
   return false;
@@ -50,16 +50,17 @@ bool has_neighbor_colored(const Compressed& g, const std::vector<int32_t>& color
 Compressed with_self(const Compressed& g) {
   Compressed c;
   c.n_major = c.n_minor = g.n_major;
-  c.ptr.resize(g.n_major + 1);
-  c.idx.reserve(g.idx.size() + g.n_major);
-  c.ptr[0] = 0;
+  c.own_ptr.resize(g.n_major + 1);
+  c.own_idx.reserve(g.nnz() + g.n_major);
+  c.own_ptr[0] = 0;
   for (int64_t v = 0; v < g.n_major; ++v) {
-    const int64_t* w = g.begin(v);
-    for (; w != g.end(v) && *w < v; ++w) c.idx.push_back(*w);
-    c.idx.push_back(v);
-    for (; w != g.end(v); ++w) c.idx.push_back(*w);
-    c.ptr[v + 1] = static_cast<int64_t>(c.idx.size());
+    const int32_t* w = g.begin(v);
+    for (; w != g.end(v) && *w < v; ++w) c.own_idx.push_back(*w);
+    c.own_idx.push_back(static_cast<int32_t>(v));
+    for (; w != g.end(v); ++w) c.own_idx.push_back(*w);
+    c.own_ptr[v + 1] = static_cast<int64_t>(c.own_idx.size());
   }
+  c.adopt();
   return c;
 }
 
@@ -76,7 +77,7 @@ std::vector<int32_t> greedy_star(const Compressed& g, StarOrder order);
 std::vector<int32_t> color_star(const Compressed& g, StarOrder order) {
   if (order == StarOrder::kDistance2) {
     const Compressed c = with_self(g);
-    return color_distance2(c, c, Order::kDsatur);
+    return color_distance2(c, &c, Order::kDsatur);
   }
   if (order != StarOrder::kBest) return greedy_star(g, order);
   std::vector<int32_t> best = greedy_star(g, StarOrder::kNatural);
@@ -95,25 +96,25 @@ std::vector<int32_t> greedy_star(const Compressed& g, StarOrder order) {
   std::iota(seq.begin(), seq.end(), 0);
   if (order == StarOrder::kLargestFirst) {
     std::stable_sort(seq.begin(), seq.end(), [&](int64_t a, int64_t b) {
-      return g.ptr[a + 1] - g.ptr[a] > g.ptr[b + 1] - g.ptr[b];
+      return g.degree(a) > g.degree(b);
     });
   }
   std::vector<int32_t> colors(n, -1);
   std::vector<int64_t> forbidden;
   StampedCounts around;  // colors among v's colored neighbors
   for (int64_t v : seq) {
-    for (const int64_t* w = g.begin(v); w != g.end(v); ++w) {
+    for (const int32_t* w = g.begin(v); w != g.end(v); ++w) {
       if (colors[*w] >= 0) {
         forbid(forbidden, colors[*w], v);  // proper coloring
         around.add(colors[*w], v);
       }
     }
-    for (const int64_t* w = g.begin(v); w != g.end(v); ++w) {
+    for (const int32_t* w = g.begin(v); w != g.end(v); ++w) {
       const int32_t cw = colors[*w];
       if (cw < 0) continue;
       // v inside a path u - v - w - x: u and w share a color, so x must not take v's.
       const bool twice = around.get(cw, v) >= 2;
-      for (const int64_t* x = g.begin(*w); x != g.end(*w); ++x) {
+      for (const int32_t* x = g.begin(*w); x != g.end(*w); ++x) {
         const int32_t cx = colors[*x];
         if (*x == v || cx < 0) continue;
         // v at the end of a path v - w - x - y with color(y) == color(w).
@@ -141,11 +142,11 @@ std::string star_recovery(const Compressed& a, const Compressed& g, const int32_
   std::vector<uint8_t> unique(g.nnz());
   StampedCounts counts;
   for (int64_t v = 0; v < n; ++v) {
-    for (const int64_t* w = g.begin(v); w != g.end(v); ++w) counts.add(colors[*w], v);
+    for (const int32_t* w = g.begin(v); w != g.end(v); ++w) counts.add(colors[*w], v);
     for (int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) unique[e] = counts.get(colors[g.idx[e]], v) == 1;
   }
   auto edge = [&](int64_t from, int64_t to) {
-    return std::lower_bound(g.begin(from), g.end(from), to) - g.idx.data();
+    return std::lower_bound(g.begin(from), g.end(from), to) - g.idx;
   };
   positions->resize(a.nnz());
   for (int64_t j = 0; j < n; ++j) {

@@ -5,14 +5,16 @@
     column-intersection graph. A row with `k` nonzeros needs `k` distinct colors, so
     `max nonzeros per row` is a lower bound on the number of colors.
 - **Rows** (`color_rows`, reverse mode): the same on the transpose, one VJP per color;
-    fewer colors when the matrix has few, dense columns.
+    fewer colors when the matrix is wide or has a few dense rows.
 - **Star** (`color_star`, symmetric Hessians): a proper coloring of the adjacency graph
     in which every path on four vertices uses at least three colors. Symmetry lets
     every nonzero be read directly off one Hessian-vector product, usually with fewer
     colors than a distance-2 coloring (e.g. arrowhead patterns: 2 instead of n).
 
-The colorings run in C++ on int64 CSC index arrays; the checkers (`is_valid_*`) are
-plain NumPy, independent of them.
+The colorings run in C++ on the CSC index arrays viewed in place (a `SparsityPattern`'s
+int32 `rows` with int64 column offsets built in O(nnz), no sort or copy; rows are
+colored on a transpose built in C++); the checkers (`is_valid_*`) are plain NumPy,
+independent of them.
 """
 
 from typing import Any, Literal
@@ -25,6 +27,7 @@ from .._core import native  # noqa: F401  (loads the extension)
 from .._core.pattern import SparsityPattern
 from .._nativax import color_distance2 as _color_distance2  # type: ignore[attr-defined]
 from .._nativax import color_star as _color_star  # type: ignore[attr-defined]
+from .._nativax import compressed_offsets as _compressed_offsets  # type: ignore[attr-defined]
 from .._nativax import star_recovery as _star_recovery  # type: ignore[attr-defined]
 
 Order = Literal["dsatur", "natural", "largest_first"]
@@ -54,18 +57,31 @@ def _as_csr(pattern: Any) -> sp.csr_array:
 
 
 def _csc(pattern: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """`(indptr, indices, shape)` of the pattern's CSC form, int64, rows sorted within columns."""
+    """`(indptr, indices, shape)` of the pattern's CSC form: int64 offsets, int32 rows
+    sorted within columns (a `SparsityPattern`'s own `rows`, not copied)."""
     if isinstance(pattern, SparsityPattern):
         m, n = pattern.shape
-        counts = np.bincount(pattern.cols, minlength=n)
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return indptr, pattern.rows.astype(np.int64), (m, n)
+        return _compressed_offsets(pattern.cols, n), pattern.rows, (m, n)
     if isinstance(pattern, tuple) or not sp.issparse(pattern):
         return _csc(_as_pattern(pattern))
     c = sp.csc_array(pattern, dtype=bool)
     c.sum_duplicates()
-    return c.indptr.astype(np.int64), c.indices.astype(np.int64), (int(c.shape[0]), int(c.shape[1]))
+    m, n = int(c.shape[0]), int(c.shape[1])
+    if max(m, n) >= 2**31:
+        raise ValueError(f"nativax.coloring: `pattern` dimensions must be < 2^31, got {(m, n)}")
+    return (np.ascontiguousarray(c.indptr, dtype=np.int64), np.ascontiguousarray(c.indices, dtype=np.int32),
+            (m, n))
+
+
+def _coo(pattern: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """`(rows, cols, shape)` of the pattern without duplicate entries."""
+    if isinstance(pattern, SparsityPattern):
+        return pattern.rows, pattern.cols, pattern.shape
+    if sp.issparse(pattern):
+        coo = _as_csr(pattern).tocoo()
+        return coo.row, coo.col, (int(coo.shape[0]), int(coo.shape[1]))
+    p = _as_pattern(pattern)
+    return p.rows, p.cols, p.shape
 
 
 def _as_pattern(pattern: Any) -> SparsityPattern:
@@ -92,8 +108,8 @@ def _check_order(order: str, allowed: tuple[str, ...], who: str) -> None:
 
 def lower_bound(pattern: Any) -> int:
     """The maximum number of nonzeros in a row: no valid column coloring uses fewer colors."""
-    a = _as_csr(pattern)
-    return int(np.diff(a.indptr).max(initial=0))
+    rows, _, (m, _) = _coo(pattern)
+    return int(np.bincount(rows, minlength=m).max(initial=0))
 
 
 def color_columns(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " n"]:
@@ -122,15 +138,13 @@ def color_rows(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " m"]:
     """Distance-2 row coloring: rows sharing a column get different colors (one VJP per color).
 
     Reverse mode pays off when it needs fewer colors than `color_columns`, e.g. for a
-    few dense columns. Arguments as for [`nativax.sparsity.color_columns`][]; returns
+    wide matrix or a few dense rows (a dense row needs as many column colors as it
+    has entries). Arguments as for [`nativax.sparsity.color_columns`][]; returns
     one `int32` color per row.
     """
     _check_order(order, ("dsatur", "natural", "largest_first"), "color_rows")
-    csr = _as_csr(pattern) if not isinstance(pattern, SparsityPattern) else None
-    if csr is None:
-        indptr, indices, (m, n) = _csc(pattern.T)  # type: ignore[union-attr]
-        return _color_distance2(indptr, indices, n, order)
-    return _color_distance2(csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.shape[1], order)
+    indptr, indices, (m, _) = _csc(pattern)
+    return _color_distance2(indptr, indices, m, order, True)
 
 
 def color_star(pattern: Any, order: StarOrder = "best") -> Int[np.ndarray, " n"]:
@@ -189,11 +203,14 @@ def _colors_array(colors: Any, n: int, who: str) -> np.ndarray:
 
 def is_valid_coloring(pattern: Any, colors: Any, *, rows: bool = False) -> bool:
     """Whether no two columns (`rows=True`: rows) of the same color share a row (column)."""
-    a = _as_csr(pattern)
-    coo = a.tocoo()
-    own, other = (coo.col, coo.row) if rows else (coo.row, coo.col)
-    c = _colors_array(colors, a.shape[0] if rows else a.shape[1], "is_valid_coloring").astype(np.int64)
-    key = own.astype(np.int64) * (int(np.max(c, initial=0)) + 1) + c[other]
+    r, c_, (m, n) = _coo(pattern)
+    own, other = (c_, r) if rows else (r, c_)
+    c = _colors_array(colors, m if rows else n, "is_valid_coloring").astype(np.int64)
+    k = int(np.max(c, initial=0)) + 1
+    key = own.astype(np.int64) * k + c[other]  # (row, color of a column in it): must be distinct
+    bins = (n if rows else m) * k
+    if bins <= max(4 * key.size, 1 << 20):  # O(nnz) counting when the (row, color) table is small
+        return int(np.bincount(key, minlength=bins).max(initial=0)) <= 1
     return np.unique(key).size == key.size
 
 

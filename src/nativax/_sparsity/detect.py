@@ -3,7 +3,7 @@
 import collections
 import hashlib
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -17,7 +17,7 @@ from .._core import packing
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
-from .coloring import color_columns, color_star, star_recovery
+from .coloring import color_columns, color_rows, color_star, star_recovery
 from .interpreter import Context, eval_jaxpr
 from .params import sub_jaxprs
 from .seeds import gather_index, seed_matrix
@@ -200,6 +200,38 @@ def _colors(pattern: SparsityPattern) -> np.ndarray:
     return _cached(("colors", pattern), lambda: color_columns(pattern))
 
 
+def _row_colors(pattern: SparsityPattern) -> np.ndarray:
+    return _cached(("row colors", pattern), lambda: color_rows(pattern))
+
+
+def _ncolors(colors: np.ndarray) -> int:
+    return int(colors.max(initial=-1)) + 1
+
+
+def _reverse_pays(pattern: SparsityPattern) -> bool:
+    """Whether a row coloring (one VJP per color) needs strictly fewer colors than the
+    column coloring (one JVP per color). A row with `k` nonzeros needs `k` column
+    colors and a column with `k` nonzeros `k` row colors: these bounds decide unseen
+    when they can, so a wide Jacobian with a dense row never has its columns colored
+    (a complete distance-2 graph) and a stencil never has its rows colored."""
+
+    def compute():
+        if pattern.nnz == 0:
+            return False
+        m, n = pattern.shape
+        fwd_bound = int(np.bincount(pattern.rows, minlength=m).max())  # max nonzeros in a row
+        rev_bound = int(np.bincount(pattern.cols, minlength=n).max())  # max nonzeros in a column
+        if fwd_bound <= rev_bound:
+            forward = _ncolors(_colors(pattern))
+            return rev_bound < forward and _ncolors(_row_colors(pattern)) < forward
+        reverse = _ncolors(_row_colors(pattern))
+        if fwd_bound > reverse:
+            return True
+        return reverse < _ncolors(_colors(pattern))
+
+    return _cached(("reverse pays", pattern), compute)
+
+
 def _symmetrize(pattern: SparsityPattern) -> SparsityPattern:
     """The union of a square pattern and its transpose."""
     if pattern.is_structurally_symmetric:
@@ -291,12 +323,37 @@ def _compressed_symmetric(operator, pattern: SparsityPattern, colors: np.ndarray
     return compressed.reshape(-1)[gather_index(positions, compressed.size)]
 
 
+def _compressed_rows(operator, pattern: SparsityPattern, colors: np.ndarray) -> jax.Array:
+    """Reverse mode: one VJP (`operator.transpose().mv`) per row color; entry `(i, j)` is
+    element `j` of the product seeded with row `i`'s color."""
+    transposed = operator.transpose()
+    packed = packing.pack(transposed)
+    in_dtype = packing.promote(*[s.dtype for s in jax.tree_util.tree_leaves(transposed.in_structure())])
+    n = pattern.shape[1]
+    ncolors = _ncolors(colors)
+    seeds = seed_matrix(colors, in_dtype)
+
+    def vmv(w):
+        return packing.ravel(transposed.mv(packing.unravel(w, packed)), packed, "to_sparse_operator")
+
+    compressed = jax.vmap(vmv)(seeds)  # (ncolors, n): one VJP per row color
+    flat = colors[pattern.rows].astype(np.int64) * n + pattern.cols
+    return compressed.reshape(-1)[gather_index(flat, ncolors * n)]
+
+
+Mode = Literal["auto", "fwd", "rev"]
+
+
 def to_sparse_operator(
-    operator: lx.AbstractLinearOperator, pattern: SparsityPattern | None = None
+    operator: lx.AbstractLinearOperator,
+    pattern: SparsityPattern | None = None,
+    *,
+    mode: Mode = "auto",
 ) -> SparseOperator:
     """Materialise any lineax operator as a [`nativax.SparseOperator`][].
 
-    Costs one JVP (`operator.mv`) per color, batched with `jax.vmap`; works inside
+    Costs one JVP (`operator.mv`) per column color, or one VJP
+    (`operator.transpose().mv`) per row color, batched with `jax.vmap`; works inside
     `jit` and is differentiable with respect to the operator's arrays.
 
     **Arguments:**
@@ -307,6 +364,13 @@ def to_sparse_operator(
     - `pattern`: the Jacobian's [`nativax.SparsityPattern`][], if known. Skips
         detection; it must contain every structural nonzero (entries outside it are
         silently dropped, extra entries just cost memory).
+    - `mode`: `"fwd"` (JVPs over a column coloring,
+        [`nativax.sparsity.color_columns`][]), `"rev"` (VJPs over a row coloring,
+        [`nativax.sparsity.color_rows`][]; pays off for wide Jacobians or a few
+        dense rows), or `"auto"` (default): reverse mode only when it needs
+        strictly fewer colors and the operator can be transposed, else forward.
+        For an operator tagged `lx.symmetric_tag`, `"auto"` means star coloring
+        (below); `"fwd"`/`"rev"` force a column/row coloring.
 
     **Returns:**
 
@@ -329,6 +393,8 @@ def to_sparse_operator(
             f"lx.JacobianLinearOperator), got {type(operator).__name__}; for a dense array use "
             "nativax.SparseOperator.from_dense"
         )
+    if mode not in ("auto", "fwd", "rev"):
+        raise ValueError(f"to_sparse_operator: `mode` must be 'auto', 'fwd' or 'rev', got {mode!r}")
     if isinstance(operator, SparseOperator):
         if pattern is not None and pattern != operator.pattern:
             raise ValueError("to_sparse_operator: `pattern` differs from the SparseOperator's own")
@@ -344,10 +410,17 @@ def to_sparse_operator(
             f"to_sparse_operator: `pattern` has shape {pattern.shape}, the operator is {(m, n)}"
         )
     tags: frozenset[object] = getattr(operator, "tags", frozenset())
-    if lx.symmetric_tag in tags and m == n:
+    if lx.symmetric_tag in tags and m == n and mode == "auto":
         # A symmetric matrix: star coloring, usually fewer JVPs than a column coloring.
         pattern = _symmetrize(pattern)
         values = _compressed_symmetric(operator, pattern, *_star(pattern))
+    elif mode == "rev":
+        values = _compressed_rows(operator, pattern, _row_colors(pattern))
+    elif mode == "auto" and _reverse_pays(pattern):
+        try:
+            values = _compressed_rows(operator, pattern, _row_colors(pattern))
+        except (ValueError, TypeError, NotImplementedError):  # not transposable (e.g. a while_loop)
+            values = _compressed_values(operator, pattern, _colors(pattern))
     else:
         values = _compressed_values(operator, pattern, _colors(pattern))
     return SparseOperator(values, pattern, tags)
@@ -358,9 +431,12 @@ materialise = to_sparse_operator
 builds the sparse matrix from a pattern you already know, skipping detection."""
 
 
-def colors_for(pattern: SparsityPattern) -> Int[np.ndarray, " n"]:
-    """The (cached) coloring `to_sparse_operator` uses for `pattern`."""
+def colors_for(pattern: SparsityPattern, mode: Literal["fwd", "rev"] = "fwd") -> Int[np.ndarray, " n"]:
+    """The (cached) coloring `to_sparse_operator` uses for `pattern`: one color per
+    column (`mode="fwd"`) or per row (`mode="rev"`)."""
     if not isinstance(pattern, SparsityPattern):
         raise TypeError(f"colors_for: `pattern` must be a nativax.SparsityPattern, got {type(pattern).__name__}")
-    return _colors(pattern)
+    if mode not in ("fwd", "rev"):
+        raise ValueError(f"colors_for: `mode` must be 'fwd' or 'rev', got {mode!r}")
+    return _colors(pattern) if mode == "fwd" else _row_colors(pattern)
 
