@@ -109,7 +109,7 @@ def _check_order(order: str, allowed: tuple[str, ...], who: str) -> None:
 def lower_bound(pattern: Any) -> int:
     """The maximum number of nonzeros in a row: no valid column coloring uses fewer colors."""
     rows, _, (m, _) = _coo(pattern)
-    return int(np.bincount(rows, minlength=m).max(initial=0))
+    return int(np.max(np.bincount(rows, minlength=m), initial=0))
 
 
 def color_columns(pattern: Any, order: Order = "dsatur") -> Int[np.ndarray, " n"]:
@@ -210,7 +210,7 @@ def is_valid_coloring(pattern: Any, colors: Any, *, rows: bool = False) -> bool:
     key = own.astype(np.int64) * k + c[other]  # (row, color of a column in it): must be distinct
     bins = (n if rows else m) * k
     if bins <= max(4 * key.size, 1 << 20):  # O(nnz) counting when the (row, color) table is small
-        return int(np.bincount(key, minlength=bins).max(initial=0)) <= 1
+        return int(np.max(np.bincount(key, minlength=bins), initial=0)) <= 1
     return np.unique(key).size == key.size
 
 
