@@ -47,6 +47,24 @@ bool greedy64(const Compressed& a, const std::vector<int32_t>* seq, std::vector<
   return true;
 }
 
+// The bucket queue of both DSATUR variants: stacks[s] holds candidates with saturation s, last pushed on top;
+// stale entries (colored since, or saturation raised since) are skipped. Returns an uncolored vertex of the
+// highest saturation, lowering `top` past empty stacks.
+template <typename Sat, typename Top>
+int32_t pop_most_saturated(std::vector<std::vector<int32_t>>& stacks, Top& top, const std::vector<int32_t>& colors,
+                           const std::vector<Sat>& sat) {
+  while (true) {
+    auto& stack = stacks[top];
+    if (stack.empty()) {
+      --top;
+      continue;
+    }
+    const int32_t v = stack.back();
+    stack.pop_back();
+    if (colors[v] < 0 && sat[v] == top) return v;
+  }
+}
+
 // DSATUR with one mask per vertex of the colors its distance-2 neighbors use; a colored vertex's mask is all
 // ones, so the update loop reads one word per neighbor. False if it needs >= 64 colors.
 bool dsatur64(const Compressed& a, const Compressed& at, std::vector<int32_t>& colors) {
@@ -59,17 +77,7 @@ bool dsatur64(const Compressed& a, const Compressed& at, std::vector<int32_t>& c
   for (int64_t k = 0; k < n; ++k) stacks[0][k] = static_cast<int32_t>(n - 1 - k);
   int32_t top = 0;
   for (int64_t left = n; left > 0; --left) {
-    int32_t v;
-    while (true) {
-      auto& stack = stacks[top];
-      if (stack.empty()) {
-        --top;
-        continue;
-      }
-      v = stack.back();
-      stack.pop_back();
-      if (colors[v] < 0 && sat[v] == top) break;
-    }
+    const int32_t v = pop_most_saturated(stacks, top, colors, sat);
     const uint64_t forbidden = seen[v];
     if (forbidden == kAll) return false;
     const uint64_t bit = ~forbidden & (forbidden + 1);
@@ -241,17 +249,7 @@ std::vector<int32_t> dsatur(const Compressed& a, const Compressed& at) {
   for (int64_t k = 0; k < n; ++k) stacks[0][k] = static_cast<int32_t>(n - 1 - k);
   int64_t top = 0;
   for (int64_t left = n; left > 0; --left) {
-    int32_t v;
-    while (true) {
-      auto& stack = stacks[top];
-      if (stack.empty()) {
-        --top;
-        continue;
-      }
-      v = stack.back();
-      stack.pop_back();
-      if (colors[v] < 0 && sat[v] == top) break;
-    }
+    const int32_t v = pop_most_saturated(stacks, top, colors, sat);
     // The lowest color none of v's distance-2 neighbors uses: v's own set in bitset mode.
     int32_t c;
     if (!seen.hashed()) {
