@@ -7,11 +7,15 @@ PYTHON_NEW ?=
 VENV_NEW   ?= .venv-newest
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: system install demo test test-newest test-strict lint docs wheel asan soak clean
+.PHONY: system system-petsc install demo test test-newest test-strict lint docs wheel asan soak clean
 
 system:
 	$(SUDO) apt-get update -qq
 	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsuitesparse-dev libopenblas0-pthread build-essential >/dev/null
+
+# The PETSc engine (nativax.PETSc) and Open MPI, for the test legs; `make demo` does not need them.
+system-petsc: system
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpetsc-real3.18-dev openmpi-bin >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +32,7 @@ lint:
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/mypy
 
-test: install
+test: system-petsc install
 	$(MAKE) lint
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-strict
@@ -40,7 +44,7 @@ test-strict:
 
 # The full suite again on the newest JAX: a fresh venv from PYTHON_NEW (>= 3.12), the package
 # built there, lint + tests. `.ci/run` calls it when the machine has such an interpreter.
-test-newest: system
+test-newest: system-petsc
 	@test -n "$(PYTHON_NEW)" || { echo "test-newest: set PYTHON_NEW=/path/to/python3.12 (or newer)"; exit 2; }
 	rm -rf $(VENV_NEW)
 	$(PYTHON_NEW) -m venv $(VENV_NEW)

@@ -6,6 +6,7 @@ from . import cholmod as cholmod
 from . import distributed as distributed
 from . import handles as handles
 from . import klu as klu
+from . import petsc as petsc
 from . import scaleout as scaleout
 from . import sparsity as sparsity
 from . import umfpack as umfpack
@@ -31,10 +32,14 @@ from ._direct.klu.solver import KLU as KLU
 from ._direct.umfpack.solver import UMFPACK as UMFPACK
 from ._distributed.factor import NotPositiveDefiniteError as NotPositiveDefiniteError
 from ._distributed.solver import DistributedCholesky as DistributedCholesky
+from ._petsc.solver import PETSc as PETSc
 
 has_cholmod: bool = bool(_lib.HAS_CHOLMOD)
 """Whether this build links CHOLMOD (GPL build, `NATIVAX_GPL=ON`, library found)."""
 has_umfpack: bool = bool(_lib.HAS_UMFPACK)
 """Whether this build links UMFPACK (GPL build, `NATIVAX_GPL=ON`, library found)."""
+
+has_petsc: bool = petsc.available()
+"""Whether this build has the PETSc engine (`nativax.PETSc`; CMake found PETSc via pkg-config)."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The PETSc engine (`nativax.PETSc`, `nativax.petsc`): see `solver.py` and `src/nativax/README.md`."""
