@@ -147,7 +147,7 @@ def worker(out: str, k: int) -> None:
     res = {}
     for name, kw in PRESETS.items():
         solver = nativax.PETSc(preset=name, **kw)
-        f = jax.jit(lambda v, b: lx.linear_solve(petsc.RowPartitionedOperator(v, op.rows), b, solver).value)
+        f = jax.jit(lambda v, b, s=solver: lx.linear_solve(petsc.RowPartitionedOperator(v, op.rows), b, s).value)
         f(op.values, b)  # compile + first solve
         nativax.clear_caches()
         t = ms(f, op.values, b)
@@ -186,11 +186,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--worker", nargs=2)
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker[0], int(args.worker[1]))
         return
-    reps = 1 if args.quick else 3
+    reps = 1 if args.quick else args.reps
     k2, k3 = (60, 12) if args.quick else (500, 47)
     print(f"load: {os.getloadavg()}")
     rows = []

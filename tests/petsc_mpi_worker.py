@@ -19,10 +19,9 @@ import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from petsc_problems import convection_diffusion, poisson2d  # noqa: E402
-
 import nativax  # noqa: E402
 from nativax import petsc  # noqa: E402
+from petsc_problems import convection_diffusion, poisson2d  # noqa: E402
 
 
 def case(a: sp.csr_matrix, preset: str, rank: int, size: int, rtol: float = 1e-12, grad: bool = True) -> dict:

@@ -11,7 +11,6 @@ import scipy.sparse.linalg as spla
 
 import nativax
 from nativax import petsc
-
 from petsc_problems import circuit, convection_diffusion, poisson2d, poisson3d
 
 pytestmark = pytest.mark.skipif(not nativax.has_petsc, reason="this build has no PETSc engine (no PETSc found)")
@@ -283,3 +282,17 @@ def test_row_partitioned_single_rank_matches_and_grad():
     np.testing.assert_allclose(np.asarray(jax.grad(loss)(op.values)), np.asarray(jax.grad(ref)(op.values)),
                                rtol=1e-8, atol=1e-12)
     assert petsc.rank_and_size() == (0, 1)
+
+
+def test_example_runs():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(root / "examples" / "petsc_poisson.py"), "--small"], cwd=root,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "all > 0: True" in proc.stdout

@@ -30,8 +30,9 @@ def solve(
         vmap_method="expand_dims",
         has_side_effect=True,
     )
-    return call(jnp.asarray(row_ptr), jnp.asarray(cols), values, b, options=options, n_global=np.int64(n_global),
-                transposed=np.int64(transposed))
+    x, info = call(jnp.asarray(row_ptr), jnp.asarray(cols), values, b, options=options,
+                   n_global=np.int64(n_global), transposed=np.int64(transposed))
+    return x, info
 
 
 def gather(cols: np.ndarray, x: Float[Array, " m"], n_global: int) -> Float[Array, " nnz"]:
