@@ -3,8 +3,8 @@
 Before the import: Open MPI's own plugins need `libmpi` loaded with global symbols (an extension is loaded
 locally by Python), and a process not started by `mpiexec` (a singleton: one rank) gets loopback-only
 transport defaults, so a plain `python` or `pytest` run needs no launcher and no network. The extension
-registers its FFI targets with XLA (CPU), joins `nativax.cache_info()`/`clear_caches()`/`finalize()`, and
-finalizes PETSc (and the MPI it started) at interpreter exit.
+registers its FFI targets with XLA (CPU), joins `nativax.cache_info()`/`clear_caches()`/`finalize()` (which
+free cached PETSc objects), and finalizes PETSc (and the MPI it started) at interpreter exit.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def load() -> Any:
                 jax.ffi.register_ffi_target(name, capsule, platform="cpu")
             from .._core.caches import register_engine
 
-            register_engine("petsc", lambda: dict(ext.cache_info()), ext.clear_caches, ext.finalize)
+            # nativax.finalize() frees the cached PETSc objects only: PETSc (and MPI) cannot be started again
+            # in a process once finalized, so PetscFinalize runs at interpreter exit alone.
+            register_engine("petsc", lambda: dict(ext.cache_info()), ext.clear_caches, ext.clear_caches)
             atexit.register(ext.finalize)
             _ext = ext
         except ImportError as e:
