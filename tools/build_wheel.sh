@@ -2,7 +2,8 @@
 # Build a user wheel of nativax, bundle SuiteSparse into it with auditwheel, and prove it works on its own.
 #
 #   1. `python -m build --wheel` into $WORK/dist (the CMake build runs in $WORK/build, never in the source tree's
-#      build/ that the editable install uses; the direct-C benchmark program is left out of the wheel).
+#      build/ that the editable install uses; the direct-C benchmark program is left out of the wheel, and so is
+#      the optional PETSc engine: it must use the machine's own PETSc and MPI, built from source there).
 #   2. `auditwheel repair --plat auto` into $WORK/wheelhouse: libklu/amd/colamd/btf/suitesparseconfig (and, in a
 #      NATIVAX_GPL build, libcholmod/umfpack/camd/ccolamd with their BLAS/LAPACK/METIS) are copied into nativax.libs/ and the extension's RPATH points there. (Fallback: --plat linux_<arch>.)
 #   3. A fresh venv ($WORK/venv, from the base interpreter of $PYTHON, so the cpXY tag matches) gets the wheel
@@ -41,7 +42,8 @@ echo "== 1. build the wheel (CMake build dir $WORK/build)"
 iso=(--no-isolation)
 [ "${ISOLATED:-0}" = 1 ] && iso=()
 (cd "$ROOT" && "$PY" -m build --wheel "${iso[@]}" --outdir "$WORK/dist" \
-  -C build-dir="$WORK/build" -C cmake.define.NATIVAX_BUILD_BENCH=OFF . >"$WORK/build.log" 2>&1) ||
+  -C build-dir="$WORK/build" -C cmake.define.NATIVAX_BUILD_BENCH=OFF -C cmake.define.NATIVAX_PETSC=OFF . \
+  >"$WORK/build.log" 2>&1) ||
   { tail -40 "$WORK/build.log"; echo "build_wheel: build failed (log: $WORK/build.log)" >&2; exit 1; }
 RAW=$(ls "$WORK"/dist/nativax-*.whl)
 echo "   $RAW ($(du -k "$RAW" | cut -f1) KiB)"
