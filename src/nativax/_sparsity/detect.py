@@ -19,6 +19,7 @@ from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
 from .interpreter import Context, eval_jaxpr
+from .residuals import known_values
 from .params import sub_jaxprs
 from .seeds import gather_index, seed_matrix
 
@@ -50,7 +51,8 @@ def _trace(fn, x: PyTree, extra: PyTree = ()) -> tuple[jex.ClosedJaxpr, list, li
     return closed, x_structs + e_structs, list(out_shapes), nx
 
 
-def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None):
+def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None,
+            const_vals: list | None = None):
     nx = len(in_structs) if nx is None else nx
     n = sum(_size(s) for s in in_structs[:nx])
     m = sum(_size(s) for s in out_structs)
@@ -62,7 +64,8 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         in_sets.append(ix.identity(k, n, offset) if inexact and k else None)
         offset += k
     in_sets += [None] * (len(in_structs) - nx)
-    const_vals = [None if isinstance(c, jax.core.Tracer) else np.asarray(c) for c in closed.consts]
+    if const_vals is None:
+        const_vals = known_values(closed.consts)
     try:
         out_sets, _ = eval_jaxpr(
             closed.jaxpr, [None] * len(const_vals), const_vals,
@@ -147,19 +150,20 @@ _cache: collections.OrderedDict = collections.OrderedDict()
 _lock = threading.Lock()
 
 
-def _fingerprint(closed: jex.ClosedJaxpr) -> str:
+def _fingerprint(closed: jex.ClosedJaxpr, top_vals: list | None = None) -> str:
     """Identifies everything detection depends on: the jaxpr text (primitives,
-    params, shapes, literals) and the values of concrete constants, including those
-    of nested jaxprs. Traced constants count by shape only: detection treats them
-    as unknown, so the pattern cannot depend on their values."""
+    params, shapes, literals) and the values of known constants (`top_vals` for the
+    outer jaxpr: concrete ones and traced ones recovered by `residuals.known_values`),
+    including those of nested jaxprs. Unknown traced constants count by shape only:
+    detection treats them as unknown, so the pattern cannot depend on their values."""
     h = hashlib.blake2b(str(closed.jaxpr).encode(), digest_size=16)
 
-    def consts(cj):
-        for c in cj.consts:
-            if isinstance(c, jax.core.Tracer):
+    def consts(cj, vals=None):
+        for k, c in enumerate(cj.consts):
+            a = vals[k] if vals is not None else (None if isinstance(c, jax.core.Tracer) else np.asarray(c))
+            if a is None:
                 h.update(repr(("tracer", c.shape, str(c.dtype))).encode())
             else:
-                a = np.asarray(c)
                 h.update(repr((a.shape, str(a.dtype))).encode())
                 h.update(np.ascontiguousarray(a).tobytes())
         walk(cj.jaxpr)
@@ -173,7 +177,7 @@ def _fingerprint(closed: jex.ClosedJaxpr) -> str:
                     elif isinstance(item, jex.Jaxpr):
                         walk(item)
 
-    consts(closed)
+    consts(closed, top_vals)
     return h.hexdigest()
 
 
@@ -281,15 +285,16 @@ def _operator_pattern(operator: lx.AbstractLinearOperator) -> SparsityPattern:
         closed, in_structs, out_structs, nx = _trace(
             lambda x, _: operator.mv(x), operator.in_structure()
         )
+    const_vals = known_values(closed.consts)
     key = (
         "pattern",
         type(operator).__name__,
-        _fingerprint(closed),
+        _fingerprint(closed, const_vals),
         nx,
         tuple((s.shape, str(s.dtype)) for s in in_structs),
         tuple((s.shape, str(s.dtype)) for s in out_structs),
     )
-    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx))
+    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx, const_vals))
 
 
 # ------------------------------------------------------------- materialising
