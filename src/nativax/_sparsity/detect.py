@@ -3,6 +3,7 @@
 import collections
 import hashlib
 import threading
+import warnings
 from typing import Any, Literal
 
 import equinox as eqx
@@ -18,7 +19,7 @@ from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
-from .interpreter import Context, eval_jaxpr
+from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
 from .residuals import known_values
 from .params import sub_jaxprs
 from .seeds import gather_index, seed_matrix
@@ -80,6 +81,7 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         rows = cols = np.zeros(0, np.int64)
     else:
         _check_not_mostly_dense(int(stacked.nnz), m, n, ctx)
+        _warn_conservative(int(stacked.nnz), m, n, ctx)
         # CSR -> CSC is a linear counting pass that leaves the entries canonical (unique,
         # sorted by column then row), so `from_coo` skips its sort.
         csc = stacked.tocsc()
@@ -89,10 +91,32 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
     return pattern
 
 
+_REMEDY = (
+    " Remedy: pass the exact pattern and skip detection. Inside optimistix/diffrax (they hand the "
+    "solver an operator linearised under jit, where indices computed in your function are traced): "
+    "`nativax.KLU(pattern=nativax.sparsity.jacobian_sparsity(lambda y: f(y, args), y0))` (any nativax "
+    "solver takes `pattern=`); for an operator you hold: "
+    "`nativax.sparsity.to_sparse_operator(op, pattern=...)`."
+)
+
+
 def _events(ctx: Context) -> str:
     if not ctx.events:
         return ""
     return " Conservative steps taken: " + " | ".join(ctx.events)
+
+
+def _warn_conservative(nnz: int, m: int, n: int, ctx: Context) -> None:
+    """Never silently (nearly) dense: one warning per detection (results are cached, so
+    once per operator structure) listing the conservative steps and the remedy."""
+    if not ctx.events:
+        return
+    warnings.warn(
+        f"nativax.sparsity: the detected Jacobian pattern ({nnz} of {m} x {n} entries) may be larger "
+        f"than the true one.{_events(ctx)}.{_REMEDY}",
+        SparsityFallbackWarning,
+        stacklevel=3,
+    )
 
 
 def _check_not_mostly_dense(nnz: int, m: int, n: int, ctx: Context) -> None:
@@ -103,9 +127,8 @@ def _check_not_mostly_dense(nnz: int, m: int, n: int, ctx: Context) -> None:
         raise ValueError(
             f"nativax.sparsity: the detected Jacobian pattern is {100 * nnz / total:.0f}% dense "
             f"({nnz} of {m} x {n} entries). A sparse solver cannot help with a dense Jacobian; if "
-            "the true Jacobian is sparse, a conservative step lost its structure: pass "
-            "the known pattern with `pattern=` (nativax.sparsity.to_sparse_operator(op, pattern=...)), "
-            "or use a dense solver." + _events(ctx)
+            "the true Jacobian is sparse, a conservative step lost its structure, else use a dense "
+            f"solver.{_events(ctx)}.{_REMEDY}"
         )
 
 

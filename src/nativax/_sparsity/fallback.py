@@ -126,6 +126,14 @@ def _warn(ctx, eqn, how: str, reason: str = "") -> None:
     warnings.warn(text, SparsityFallbackWarning, stacklevel=2)
 
 
+def note(ctx, eqn, what: str) -> None:
+    """Record a conservative step (once per primitive and line) for the summary that
+    detection gives when its result may be larger than the true pattern."""
+    text = f"{what}{_where(eqn, ctx)}"
+    if text not in ctx.events:
+        ctx.events.append(text)
+
+
 def _jvp_jaxpr(eqn, live: list[int]):
     """The jaxpr of `(primals..., live tangents...) -> output tangents` of `eqn`."""
     structs = [jax.ShapeDtypeStruct(shape_of(v), v.aval.dtype) for v in eqn.invars]
