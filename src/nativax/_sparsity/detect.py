@@ -20,6 +20,7 @@ from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
 from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+from .pattern_check import check_pattern
 from .residuals import known_values
 from .params import sub_jaxprs
 from .seeds import gather_index, seed_matrix
@@ -390,8 +391,9 @@ def to_sparse_operator(
         `lx.FunctionLinearOperator`/`lx.JacobianLinearOperator` that optimistix and
         diffrax build. Pytree inputs/outputs are flattened in leaf order.
     - `pattern`: the Jacobian's [`nativax.SparsityPattern`][], if known. Skips
-        detection; it must contain every structural nonzero (entries outside it are
-        silently dropped, extra entries just cost memory).
+        detection; it must contain every structural nonzero (extra entries just cost
+        memory). It is checked with one extra product with a random vector: a missing
+        entry raises an error naming `pattern=` (via `equinox.error_if` under `jit`).
     - `mode`: `"fwd"` (JVPs over a column coloring,
         [`nativax.sparsity.color_columns`][]), `"rev"` (VJPs over a row coloring,
         [`nativax.sparsity.color_rows`][]; pays off for wide Jacobians or a few
@@ -429,6 +431,7 @@ def to_sparse_operator(
         return operator
     n = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.in_structure()))
     m = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.out_structure()))
+    given = pattern is not None
     if pattern is None:
         pattern = _operator_pattern(operator)
     elif not isinstance(pattern, SparsityPattern):
@@ -451,6 +454,8 @@ def to_sparse_operator(
             values = _compressed_values(operator, pattern, _colors(pattern))
     else:
         values = _compressed_values(operator, pattern, _colors(pattern))
+    if given:
+        values = check_pattern(operator, values, pattern)
     return SparseOperator(values, pattern, tags)
 
 
