@@ -27,7 +27,7 @@ from .pattern import SparsityPattern
 def _union(p1: SparsityPattern, p2: SparsityPattern) -> tuple[SparsityPattern, np.ndarray, np.ndarray]:
     rows = np.concatenate([p1.rows, p2.rows])
     cols = np.concatenate([p1.cols, p2.cols])
-    pattern, where = SparsityPattern.from_coo(rows, cols, p1.shape)
+    pattern, where = SparsityPattern._from_coo(rows, cols, p1.shape)
     return pattern, where[: p1.nnz], where[p1.nnz :]
 
 
@@ -38,7 +38,7 @@ def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
         i = np.arange(max(k, 0), n + min(k, 0))
         rows.append(i)
         cols.append(i - k)
-    return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
+    return SparsityPattern._from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
 
 
 @singledispatch
@@ -141,7 +141,7 @@ def _(operator: lx.TridiagonalLinearOperator, pattern: SparsityPattern | None = 
     p = _diag_pattern(n, (0, 1, -1))
     rows = np.concatenate([np.arange(n), np.arange(1, n), np.arange(n - 1)])
     cols = np.concatenate([np.arange(n), np.arange(n - 1), np.arange(1, n)])
-    _, where = SparsityPattern.from_coo(rows, cols, (n, n))
+    _, where = SparsityPattern._from_coo(rows, cols, (n, n))
     vals = jnp.concatenate([operator.diagonal, operator.lower_diagonal, operator.upper_diagonal])
     return SparseOperator(jnp.zeros(p.nnz, vals.dtype).at[where].add(vals), p, (lx.tridiagonal_tag,))
 

@@ -21,15 +21,15 @@ class PrecisionLossWarning(UserWarning):
 
 
 def _user_stacklevel() -> int:
-    """The `stacklevel` of the first frame outside nativax (the caller's line)."""
-    import os
+    """The `stacklevel` of the first frame outside nativax and the libraries (the caller's line)."""
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from .._sparsity.fallback import _is_library
+
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root + os.sep):
+    while frame is not None and _is_library(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
-    return level
+    return level if frame is not None else 2
 
 
 def _values_array(values: Any, who: str) -> jax.Array:
@@ -78,6 +78,14 @@ class SparseOperator(lx.AbstractLinearOperator):
     def __init__(self, values: Inexact[ArrayLike, " nnz"], pattern: SparsityPattern, tags: Any = ()):
         if not isinstance(pattern, SparsityPattern):
             raise TypeError(f"SparseOperator: `pattern` must be a SparsityPattern, got {type(pattern).__name__}")
+        if pattern.__dict__.get("_reordered_coo") and isinstance(values, (np.ndarray, list, tuple)):
+            raise ValueError(
+                "SparseOperator: `pattern` came from SparsityPattern.from_coo with entries it had to reorder "
+                "(or merge), and `values` is host data, most likely in your COO order, which would silently "
+                "misplace every entry: the values must follow the pattern's CSC order. Build the operator "
+                "with SparseOperator.from_coo(rows, cols, values, shape), or reorder with the `where` that "
+                "from_coo returns: jnp.zeros(pattern.nnz).at[where].add(values)"
+            )
         values = _values_array(values, "SparseOperator")
         if values.shape != (pattern.nnz,):
             raise ValueError(
@@ -93,7 +101,7 @@ class SparseOperator(lx.AbstractLinearOperator):
     @classmethod
     def from_coo(cls, rows: ArrayLike, cols: ArrayLike, values: ArrayLike, shape: tuple[int, int], tags: Any = ()):
         """From COO triplets; duplicates are summed. `rows`/`cols` must be concrete; `values` may be traced."""
-        pattern, where = SparsityPattern.from_coo(rows, cols, shape)
+        pattern, where = SparsityPattern._from_coo(rows, cols, shape)
         values = _values_array(values, "SparseOperator.from_coo")
         if values.shape != where.shape:
             raise ValueError(
@@ -141,7 +149,7 @@ class SparseOperator(lx.AbstractLinearOperator):
             except Exception:  # traced: the structure is unknown, so keep everything
                 m, n = matrix.shape
                 nz = np.nonzero(np.ones((m, n), bool))
-            pattern, _ = SparsityPattern.from_coo(nz[0], nz[1], (int(matrix.shape[0]), int(matrix.shape[1])))
+            pattern, _ = SparsityPattern._from_coo(nz[0], nz[1], (int(matrix.shape[0]), int(matrix.shape[1])))
         elif pattern.shape != matrix.shape:
             raise ValueError(f"SparseOperator.from_dense: `pattern` shape {pattern.shape} != matrix shape {matrix.shape}")
         return cls(matrix[pattern.rows, pattern.cols], pattern, tags)

@@ -88,7 +88,7 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         csc = stacked.tocsc()
         rows = csc.indices
         cols = np.repeat(np.arange(n, dtype=rows.dtype), np.diff(csc.indptr))
-    pattern, _ = SparsityPattern.from_coo(rows, cols, (m, n))
+    pattern, _ = SparsityPattern._from_coo(rows, cols, (m, n))
     return pattern
 
 
@@ -266,7 +266,7 @@ def _symmetrize(pattern: SparsityPattern) -> SparsityPattern:
         return pattern
     rows = np.concatenate([pattern.rows, pattern.cols])
     cols = np.concatenate([pattern.cols, pattern.rows])
-    return SparsityPattern.from_coo(rows, cols, pattern.shape)[0]
+    return SparsityPattern._from_coo(rows, cols, pattern.shape)[0]
 
 
 def _star(pattern: SparsityPattern) -> tuple[np.ndarray, np.ndarray]:
