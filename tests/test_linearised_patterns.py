@@ -204,3 +204,14 @@ def test_optimistix_with_exact_pattern(name):
         with pytest.warns(SparsityFallbackWarning, match=r"KLU\(pattern="):
             got = run(nativax.KLU())
         np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-8, atol=1e-10)
+
+
+def test_index_updates_recipes_example():
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "index_updates_recipes.py"
+    out = runpy.run_path(str(path), run_name="nativax_example_index_updates")["main"](small=True)
+    d, o = out["diffrax"], out["optimistix"]
+    assert d["steps"] == d["steps_pattern"] and d["max_diff"] < 1e-10, d
+    assert o["residual"] < 1e-8 and o["max_diff"] < 1e-10, o
