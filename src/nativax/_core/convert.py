@@ -155,6 +155,8 @@ def _(operator, pattern: SparsityPattern | None = None) -> SparseOperator:
     op = SparseOperator.from_dense(matrix, operator.tags, pattern=pattern)
     if pattern is None:
         return op
-    from .._sparsity.pattern_check import check_pattern  # entries outside `pattern` would be dropped
+    from .._sparsity.pattern_check import (
+        check_pattern,  # entries outside `pattern` would be dropped
+    )
 
     return SparseOperator(check_pattern(operator, op.values, op.pattern), op.pattern, op.tags)

@@ -26,7 +26,8 @@ def _user_stacklevel() -> int:
 
     from .._sparsity.fallback import _is_library
 
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     while frame is not None and _is_library(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level if frame is not None else 2

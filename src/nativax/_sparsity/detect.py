@@ -20,9 +20,9 @@ from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
 from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+from .params import sub_jaxprs
 from .pattern_check import check_pattern
 from .residuals import known_values
-from .params import sub_jaxprs
 from .seeds import gather_index, seed_matrix
 
 # ------------------------------------------------------------------ detection

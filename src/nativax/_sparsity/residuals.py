@@ -61,13 +61,18 @@ def _parent(tracer):
 
 
 class _Resolver:
-    def __init__(self):
+    def __init__(self) -> None:
         self.memo: dict[int, Any] = {}  # id(tracer) -> value or None
         self.keep: list = []  # keeps memoised tracers alive (ids stay unique)
         self.visits = 0
 
     def value(self, root) -> np.ndarray | None:
-        from .interpreter import Context, _call_jaxpr, _try_eval, eval_closed  # circular at import time
+        from .interpreter import (  # circular at import time
+            Context,
+            _call_jaxpr,
+            _try_eval,
+            eval_closed,
+        )
 
         stack = [root]
         while stack:
@@ -133,7 +138,7 @@ def _structural(tracer) -> bool:
 def known_values(consts: Sequence[Any]) -> list[np.ndarray | None]:
     """For each constant of a closed jaxpr: its value if known at trace time, else `None`."""
     resolver = _Resolver()
-    out = []
+    out: list[np.ndarray | None] = []
     for c in consts:
         if isinstance(c, jax.core.Tracer) and not _structural(c):
             out.append(None)
