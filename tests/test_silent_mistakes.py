@@ -125,3 +125,21 @@ def test_mixed_dtype_pytree_operator_under_strict_promotion(solver, strict_promo
     for g, w in zip(got, want):
         assert g.dtype == w.dtype
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6)
+
+
+def test_dense_error_lists_steps_and_remedy(monkeypatch):
+    """The "too dense" error (kept for truly dense results) names the conservative steps with their source
+    lines and the remedy optimistix/diffrax users can apply."""
+    from nativax._sparsity import index_sets
+
+    def fn(u):
+        idx = jnp.argsort(u)[:3]  # a truly traced index
+        return (2 * u).at[idx].set(u[idx])
+
+    monkeypatch.setattr(index_sets, "MOSTLY_DENSE_MIN_ENTRIES", 100)
+    nativax.sparsity.clear_cache()
+    with pytest.raises(ValueError, match="100% dense") as err:
+        jacobian_sparsity(fn, jnp.linspace(1.0, 2.0, N))
+    text = str(err.value)
+    assert "scatter" in text and "test_silent_mistakes.py" in text
+    assert "KLU(pattern=" in text and "optimistix/diffrax" in text
