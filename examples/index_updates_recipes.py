@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import optimistix as optx  # noqa: E402
 
 import nativax  # noqa: E402
-from nativax.sparsity import SparsityFallbackWarning, jacobian_sparsity  # noqa: E402
+from nativax.sparsity import ConservativePatternWarning, SparsityFallbackWarning, jacobian_sparsity  # noqa: E402
 
 
 def brusselator_with_sink(grid: int):
@@ -73,7 +73,8 @@ def diffrax_recipe(grid: int, t1: float) -> dict:
     for name, solver in [("detected", nativax.KLU()), ("pattern=", nativax.KLU(pattern=exact))]:
         start = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.simplefilter("error", SparsityFallbackWarning)  # nothing conservative
+            warnings.simplefilter("error", ConservativePatternWarning)  # nothing conservative
+            warnings.simplefilter("error", SparsityFallbackWarning)
             y, steps = jax.block_until_ready(jax.jit(lambda s=solver: solve(s))())
         results[name] = (np.asarray(y), int(steps), time.perf_counter() - start)
         print(f"diffrax Kvaerno5, n = {y0.size}, KLU {name:9s}: {int(steps)} steps, "

@@ -12,7 +12,7 @@ import optimistix as optx
 import pytest
 
 import nativax
-from nativax.sparsity import SparsityFallbackWarning, jacobian_sparsity
+from nativax.sparsity import ConservativePatternWarning, SparsityFallbackWarning, jacobian_sparsity
 
 N = 40
 IDX = np.array([3, 11, 17, 30])
@@ -48,7 +48,7 @@ def _linearised_under_jit(f, y):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             seen.append(nativax.as_sparse_operator(lx.linearise(lx.JacobianLinearOperator(f, y))).pattern)
-        seen.append([w for w in caught if issubclass(w.category, SparsityFallbackWarning)])
+        seen.append([w for w in caught if issubclass(w.category, (ConservativePatternWarning, SparsityFallbackWarning))])
         return 0
 
     jax.jit(g).lower(y)
@@ -95,7 +95,7 @@ def test_index_from_args_stays_conservative():
     seen: list = []
     nativax.sparsity.clear_cache()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SparsityFallbackWarning)
+        warnings.simplefilter("ignore", ConservativePatternWarning)
         jax.jit(outer).lower(jnp.ones(N), jnp.asarray(IDX))
     assert seen[0].nnz == N * N
 
@@ -154,7 +154,8 @@ def test_diffrax_implicit_stage_pattern_exact(solver):
     _SEEN.clear()
     nativax.sparsity.clear_cache()
     with warnings.catch_warnings():
-        warnings.simplefilter("error", SparsityFallbackWarning)  # exact: nothing conservative
+        warnings.simplefilter("error", ConservativePatternWarning)  # exact: nothing conservative
+        warnings.simplefilter("error", SparsityFallbackWarning)
         got = jax.jit(lambda y: solve(_Spy(), y))(y0)
     assert _SEEN and all(p == true for p in _SEEN), [p.nnz for p in _SEEN] + [true.nnz]
     ref = jax.jit(lambda y: solve(lx.LU(), y))(y0)
@@ -201,7 +202,7 @@ def test_optimistix_with_exact_pattern(name):
     np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-8, atol=1e-10)
     if name == "Newton":
         nativax.sparsity.clear_cache()
-        with pytest.warns(SparsityFallbackWarning, match=r"KLU\(pattern="):
+        with pytest.warns(ConservativePatternWarning, match=r"KLU\(pattern="):
             got = run(nativax.KLU())
         np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-8, atol=1e-10)
 

@@ -19,7 +19,7 @@ from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
-from .interpreter import Context, SparsityFallbackWarning, eval_jaxpr
+from .interpreter import ConservativePatternWarning, Context, eval_jaxpr
 from .params import sub_jaxprs
 from .pattern_check import check_pattern
 from .residuals import known_values
@@ -115,7 +115,7 @@ def _warn_conservative(nnz: int, m: int, n: int, ctx: Context) -> None:
     warnings.warn(
         f"nativax.sparsity: the detected Jacobian pattern ({nnz} of {m} x {n} entries) may be larger "
         f"than the true one.{_events(ctx)}.{_REMEDY}",
-        SparsityFallbackWarning,
+        ConservativePatternWarning,
         stacklevel=3,
     )
 

@@ -36,6 +36,12 @@ class SparsityFallbackWarning(UserWarning):
     when that was not possible, assumed dense."""
 
 
+class ConservativePatternWarning(UserWarning):
+    """Detection took conservative steps (traced indices, a primitive without an exact rule), so the
+    pattern may hold more entries than the true one; the message lists the steps with their source lines
+    and the remedy (`pattern=`)."""
+
+
 def is_inexact(var) -> bool:
     dtype = getattr(var.aval, "dtype", None)
     if dtype is None:

@@ -20,14 +20,21 @@ from . import collectives as _collectives  # noqa: F401  (registers its rules)
 from . import index_sets as ix
 from . import linalg as _linalg  # noqa: F401  (registers its rules)
 from . import windows as _windows  # noqa: F401  (registers its rules)
-from .fallback import SparsityFallbackWarning, dense_rule, fallback, is_inexact, note
+from .fallback import (
+    ConservativePatternWarning,
+    SparsityFallbackWarning,
+    dense_rule,
+    fallback,
+    is_inexact,
+    note,
+)
 from .index_sets import Sets
 from .linear_solve import custom_linear_solve
 from .params import UnsupportedParams, num_eqns, scan_layout
 from .rules import RULES, shape_of, size_of
 from .state import state_eqn, touches_refs
 
-__all__ = ["Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
+__all__ = ["ConservativePatternWarning", "Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
 
 # Known values larger than this are not computed at trace time.
 _MAX_KNOWN_SIZE = 10_000_000
