@@ -26,14 +26,15 @@ The target is one of
 
 Every worker's result dict has: ``rank``, ``ok`` (the target returned without raising and the process
 exited with 0), ``result``, ``error`` (a traceback, or why the harness killed it), ``returncode``,
-``timed_out``, ``killed``, ``seconds``, ``stdout`` and ``stderr`` (their last 4000 characters).
+``timed_out``, ``killed``, ``seconds`` (the target's wall time) and ``cpu_seconds`` (the process's CPU time,
+start-up included), ``stdout`` and ``stderr`` (their last 4000 characters).
 
 **Launchers.** By default the harness starts the workers itself (one ``Popen`` each, each in its own
 session so its whole process group can be killed). ``launcher=["mpiexec", ..., "-n", "{n}"]`` (or a
 callable ``n -> argv``; `mpiexec_launcher` gives Open MPI's loopback-only command line, with `MPI_ENV`)
 starts them with one command instead; each worker then takes its rank from the
 launcher's environment (``OMPI_COMM_WORLD_RANK``, ``PMI_RANK``, ``PMIX_RANK``, ``SLURM_PROCID``) and the
-coordinator port from ``NATIVAX_MP_PORT``, which the harness sets. Worker set-up (``jax.distributed``)
+coordinator port from ``MP_HARNESS_PORT``, which the harness sets. Worker set-up (``jax.distributed``)
 can be turned off with ``init_jax=False`` for targets that set up their own communication.
 
 Only loopback is used: the coordinator binds and connects on 127.0.0.1, and `run_workers` skips the test
@@ -72,8 +73,8 @@ __all__ = [
 
 HERE = Path(__file__).resolve()
 TAIL = 4000
-_RANK_VARS = ("NATIVAX_MP_PROCESS_ID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID")
-_SIZE_VARS = ("NATIVAX_MP_NUM_PROCESSES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
+_RANK_VARS = ("MP_HARNESS_PROCESS_ID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID")
+_SIZE_VARS = ("MP_HARNESS_NUM_PROCESSES", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS")
 
 
 class MultiprocessError(AssertionError):
@@ -274,15 +275,15 @@ def run_workers(
         tmp = Path(tmp_)
         base_env = worker_env(env, collective_timeout=max(timeout, 60.0))
         base_env.update(
-            NATIVAX_MP_PORT=str(port),
-            NATIVAX_MP_NUM_PROCESSES=str(n_procs),
-            NATIVAX_MP_DEVICES=str(devices_per_proc),
-            NATIVAX_MP_PLATFORM=platform,
-            NATIVAX_MP_X64="1" if x64 else "0",
-            NATIVAX_MP_INIT="1" if init_jax else "0",
-            NATIVAX_MP_TIMEOUT=str(worker_timeout),
-            NATIVAX_MP_RESULT_DIR=str(tmp),
-            NATIVAX_MP_KWARGS=kwargs_json,
+            MP_HARNESS_PORT=str(port),
+            MP_HARNESS_NUM_PROCESSES=str(n_procs),
+            MP_HARNESS_DEVICES=str(devices_per_proc),
+            MP_HARNESS_PLATFORM=platform,
+            MP_HARNESS_X64="1" if x64 else "0",
+            MP_HARNESS_INIT="1" if init_jax else "0",
+            MP_HARNESS_TIMEOUT=str(worker_timeout),
+            MP_HARNESS_RESULT_DIR=str(tmp),
+            MP_HARNESS_KWARGS=kwargs_json,
         )
         worker_argv = [sys.executable, "-u", str(HERE), "--worker", spec, *args]
         procs: list[subprocess.Popen] = []
@@ -294,7 +295,7 @@ def run_workers(
                     out, err = tmp / f"rank{rank}.stdout", tmp / f"rank{rank}.stderr"
                     with open(out, "wb") as fo, open(err, "wb") as fe:
                         procs.append(subprocess.Popen(
-                            worker_argv, cwd=cwd, env={**base_env, "NATIVAX_MP_PROCESS_ID": str(rank)},
+                            worker_argv, cwd=cwd, env={**base_env, "MP_HARNESS_PROCESS_ID": str(rank)},
                             stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, start_new_session=True,
                         ))
                     logs.append((out, err))
@@ -351,7 +352,7 @@ def _collect(procs, logs, tmp: Path, n_procs: int, one_launcher: bool, timed_out
         out, err = logs[0] if one_launcher else logs[rank]
         rc = proc.returncode
         res: dict[str, Any] = {"rank": rank, "ok": False, "result": None, "error": None, "returncode": rc,
-                               "timed_out": timed_out, "killed": False, "seconds": None,
+                               "timed_out": timed_out, "killed": False, "seconds": None, "cpu_seconds": None,
                                "stdout": _tail(out), "stderr": _tail(err)}
         try:
             res.update(json.loads((tmp / f"rank{rank}.json").read_text()))
@@ -419,7 +420,7 @@ def write_result(result: Any, *, ok: bool = True, error: str | None = None) -> N
     """Write this worker's result (a script target calls this; a function target's return value is written
     for it). Values are converted to JSON as described in the module docs."""
     rank = _env_int(_RANK_VARS)
-    directory = os.environ.get("NATIVAX_MP_RESULT_DIR")
+    directory = os.environ.get("MP_HARNESS_RESULT_DIR")
     if rank is None or not directory:
         raise RuntimeError("write_result: not running under tests/multiprocess.py run_workers")
     payload = {"rank": rank, "ok": ok, "result": _jsonable(result), "error": error}
@@ -432,18 +433,18 @@ def write_result(result: Any, *, ok: bool = True, error: str | None = None) -> N
 def _init_jax(rank: int, nprocs: int) -> None:
     import jax
 
-    platform = os.environ.get("NATIVAX_MP_PLATFORM", "cpu")
+    platform = os.environ.get("MP_HARNESS_PLATFORM", "cpu")
     jax.config.update("jax_platforms", platform)
     if platform == "cpu":
-        jax.config.update("jax_num_cpu_devices", int(os.environ.get("NATIVAX_MP_DEVICES", "1")))
+        jax.config.update("jax_num_cpu_devices", int(os.environ.get("MP_HARNESS_DEVICES", "1")))
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if os.environ.get("NATIVAX_MP_X64", "1") == "1":
+    if os.environ.get("MP_HARNESS_X64", "1") == "1":
         jax.config.update("jax_enable_x64", True)
-    addr = f"127.0.0.1:{os.environ['NATIVAX_MP_PORT']}"
+    addr = f"127.0.0.1:{os.environ['MP_HARNESS_PORT']}"
     jax.distributed.initialize(
         coordinator_address=addr, num_processes=nprocs, process_id=rank, coordinator_bind_address=addr,
         cluster_detection_method="deactivate",
-        initialization_timeout=int(float(os.environ.get("NATIVAX_MP_TIMEOUT", "120"))),
+        initialization_timeout=int(float(os.environ.get("MP_HARNESS_TIMEOUT", "120"))),
     )
 
 
@@ -455,24 +456,24 @@ def _worker_main(spec: str, argv: list[str]) -> int:
     if rank is None or nprocs is None:
         print("multiprocess worker: no rank/size in the environment", file=sys.stderr)
         return 2
-    os.environ["NATIVAX_MP_PROCESS_ID"] = str(rank)  # write_result finds it whatever the launcher
+    os.environ["MP_HARNESS_PROCESS_ID"] = str(rank)  # write_result finds it whatever the launcher
     # A hung worker dumps every thread's stack and exits by itself, even if nobody kills it.
-    faulthandler.dump_traceback_later(float(os.environ.get("NATIVAX_MP_TIMEOUT", "120")), exit=True)
+    faulthandler.dump_traceback_later(float(os.environ.get("MP_HARNESS_TIMEOUT", "120")), exit=True)
     t0 = time.monotonic()
     try:
-        if os.environ.get("NATIVAX_MP_INIT", "1") == "1":
+        if os.environ.get("MP_HARNESS_INIT", "1") == "1":
             _init_jax(rank, nprocs)
         path, _, func = spec.partition("::")
         if func:
             sys.path.insert(0, str(Path(path).parent))
             fn = runpy.run_path(path, run_name="nativax_mp_target")[func]
-            result = fn(rank, nprocs, **json.loads(os.environ.get("NATIVAX_MP_KWARGS", "{}")))
+            result = fn(rank, nprocs, **json.loads(os.environ.get("MP_HARNESS_KWARGS", "{}")))
             write_result(result)
         else:
             sys.argv = [path, *argv]
             sys.path.insert(0, str(Path(path).parent))
             runpy.run_path(path, run_name="__main__")
-            if not (Path(os.environ["NATIVAX_MP_RESULT_DIR"]) / f"rank{rank}.json").exists():
+            if not (Path(os.environ["MP_HARNESS_RESULT_DIR"]) / f"rank{rank}.json").exists():
                 write_result(None)
     except BaseException:  # noqa: BLE001 (report everything, SystemExit included)
         tb = traceback.format_exc()
@@ -480,17 +481,24 @@ def _worker_main(spec: str, argv: list[str]) -> int:
         write_result(None, ok=False, error=tb)
         sys.stdout.flush()
         os._exit(1)  # skip jax.distributed's atexit shutdown barrier: the others may never reach it
-    _patch_seconds(rank, time.monotonic() - t0)
+    _patch_times(rank, time.monotonic() - t0, time.process_time())
+    if os.environ.get("MP_HARNESS_INIT", "1") == "1":
+        import jax
+
+        # Leave together (a barrier): a process that exits while the others still talk to the coordinator
+        # can make them abort. Still under the faulthandler timer, so this cannot hang.
+        jax.distributed.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     faulthandler.cancel_dump_traceback_later()
     return 0
 
 
-def _patch_seconds(rank: int, seconds: float) -> None:
-    final = Path(os.environ["NATIVAX_MP_RESULT_DIR"]) / f"rank{rank}.json"
+def _patch_times(rank: int, seconds: float, cpu_seconds: float) -> None:
+    final = Path(os.environ["MP_HARNESS_RESULT_DIR"]) / f"rank{rank}.json"
     data = json.loads(final.read_text())
     data["seconds"] = seconds
+    data["cpu_seconds"] = cpu_seconds
     part = final.with_suffix(".part")
     part.write_text(json.dumps(data))
     part.replace(final)

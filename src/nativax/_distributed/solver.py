@@ -7,12 +7,14 @@ import functools as ft
 from typing import Any
 
 import equinox as eqx
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
+import jax.tree_util as jtu
 import lineax as lx
 
 from .._core import packing
-from .checks import _Cfg, _resolve
+from .checks import _Cfg, _constrain, _has_explicit_axes, _resolve, _sharding_of
 from .factor import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
 
 __all__ = ["DistributedCholesky", "NotPositiveDefiniteError"]
@@ -72,7 +74,7 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if is_nsd:
             matrix = -matrix
         factor, info = _factor_jit(matrix, cfg, bool(self.raise_on_failure))
-        return _State(factor, info, cfg, bool(is_nsd), False, packing.pack(operator))
+        return _State(factor, info, cfg, bool(is_nsd), False, _pack_unsharded(operator))
 
     def compute(self, state: _State, vector, options):
         del options
@@ -92,6 +94,7 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if state.negate:
             x = -x
         x = jnp.where(state.info == 0, x, jnp.full((), jnp.nan, x.dtype))
+        x = _laid_out_like(x, flat, state.cfg)
         solution = packing.unravel(x, state.packed)
         result = lx.RESULTS.where(state.info == 0, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
@@ -105,6 +108,25 @@ class DistributedCholesky(lx.AbstractLinearSolver):
 
     def assume_full_rank(self):
         return True
+
+
+def _pack_unsharded(operator) -> packing.PackedStructures:
+    """The operator's packed structures without shardings. lineax traces ``compute`` with sharding-free
+    vector types (its primitive's abstract evaluation drops them), so structures from a
+    `ShardedMatrixOperator` on an Explicit mesh would never compare equal there; the solution's sharding
+    is restored from the actual vector instead (`_laid_out_like`)."""
+    structures = jtu.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
+                              (operator.out_structure(), operator.in_structure()))
+    return packing.PackedStructures(eqxi.Static(jtu.tree_flatten(structures)))
+
+
+def _laid_out_like(x, b, cfg: _Cfg):
+    """On a mesh with Explicit axes, give the (replicated) solution the sharding of the right-hand side: the
+    operator's input and output structures are equal, so the solution's type must be the vector's."""
+    sharding = _sharding_of(b)
+    if sharding is None or not _has_explicit_axes(cfg.mesh):
+        return x
+    return _constrain(x, cfg, sharding.spec)
 
 
 @ft.partial(jax.jit, static_argnums=2)
