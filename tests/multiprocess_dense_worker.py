@@ -10,8 +10,11 @@ from the process's own shards (``addressable_shards``) or gathered (``process_al
 
 from __future__ import annotations
 
+import re
+import textwrap
 import time
 import traceback
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +28,7 @@ from nativax import DistributedCholesky
 from nativax import distributed as D
 
 N, TILE = 32, 4
+ROOT = Path(__file__).resolve().parent.parent
 CHECKS = {}
 
 
@@ -171,6 +175,17 @@ def grad_matrix_and_rhs():
     r = grads(explicit_mesh(), D.ShardedMatrixOperator, P("x"), np.float64, 50)
     out.update({f"{k}_explicit": v for k, v in r.items()})
     return out
+
+
+@check
+def docs_page_examples():
+    """The ```python blocks of docs/scaling-out.md run top to bottom on every process (they assert)."""
+    text = (ROOT / "docs" / "scaling-out.md").read_text()
+    blocks = [textwrap.dedent(m.group(2)) for m in
+              re.finditer(r"^( *)```python\n(.*?)^\1```$", text, flags=re.S | re.M)]
+    assert len(blocks) >= 5, len(blocks)
+    exec(compile("\n\n".join(blocks), "docs/scaling-out.md", "exec"), {"__name__": "docs"})
+    return {"blocks": len(blocks)}
 
 
 @check

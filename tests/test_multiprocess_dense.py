@@ -77,6 +77,11 @@ def test_not_positive_definite_fails_alike_on_every_process(ranks):
                for r in rs)
 
 
+def test_docs_page_runs_on_every_process(ranks):
+    for r in per_rank(ranks, "docs_page_examples"):
+        assert r["blocks"] >= 5
+
+
 def test_every_check_is_reported():
     defined = re.findall(r"^@check\ndef (\w+)\(", WORKER.read_text(), flags=re.M)
     tested = set(re.findall(r'"(\w+)"', Path(__file__).read_text()))
