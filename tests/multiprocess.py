@@ -120,9 +120,9 @@ def worker_env(
 ) -> dict[str, str]:
     """The environment for worker processes: the caller's, plus one BLAS thread per process (the workers share
     the cores), XLA's CPU collective timeouts raised to `collective_timeout` seconds (processes that compile at
-    different speeds must not give up at the default rendezvous timeout), the repository's ``src`` and ``tests``
-    importable, any ``--xla_force_host_platform_device_count`` removed (the device count is set per worker), and
-    `env` on top (its ``XLA_FLAGS`` are appended to these)."""
+    different speeds must not give up at the default rendezvous timeout), ``tests`` importable (the workers run
+    this interpreter, so they import the same installed nativax), any ``--xla_force_host_platform_device_count``
+    removed (the device count is set per worker), and `env` on top (its ``XLA_FLAGS`` are appended to these)."""
     out = dict(os.environ)
     extra = dict(env or {})
     flags = out.get("XLA_FLAGS", "") + " " + extra.pop("XLA_FLAGS", "")
@@ -136,8 +136,7 @@ def worker_env(
     out["OPENBLAS_NUM_THREADS"] = "1"
     out["OMP_NUM_THREADS"] = "1"
     out.pop("JAX_PLATFORMS", None)
-    paths = [str(HERE.parent), str(HERE.parent.parent / "src")]
-    out["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [out.get("PYTHONPATH", "")] if p])
+    out["PYTHONPATH"] = os.pathsep.join([str(HERE.parent)] + [p for p in [out.get("PYTHONPATH", "")] if p])
     out.update(extra)
     return out
 
