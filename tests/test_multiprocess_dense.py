@@ -77,6 +77,12 @@ def test_not_positive_definite_fails_alike_on_every_process(ranks):
                for r in rs)
 
 
+def test_shard_batch_of_sparse_solves(ranks):
+    for r in per_rank(ranks, "shard_batch_klu"):
+        assert r["local_shards"] == DEVICES_PER_PROC
+        assert r["err"] < TOL and r["local_rows_err"] < TOL, r
+
+
 def test_docs_page_runs_on_every_process(ranks):
     for r in per_rank(ranks, "docs_page_examples"):
         assert r["blocks"] >= 5
