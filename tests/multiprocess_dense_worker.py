@@ -246,10 +246,11 @@ def dense_checks(rank, nprocs, names=None):
     assert jax.process_count() == nprocs and jax.process_index() == rank
     results = {"devices": jax.device_count(), "local_devices": jax.local_device_count()}
     for name in names or CHECKS:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             results[name] = {"ok": True, **CHECKS[name]()}
         except Exception:  # noqa: BLE001 (reported, the other checks still run)
             results[name] = {"ok": False, "error": traceback.format_exc()[-4000:]}
         results[name]["seconds"] = time.perf_counter() - t0
+        results[name]["cpu_seconds"] = time.process_time() - c0
     return results
