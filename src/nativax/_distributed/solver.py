@@ -7,10 +7,8 @@ import functools as ft
 from typing import Any
 
 import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
-import jax.tree_util as jtu
 import lineax as lx
 
 from .._core import packing
@@ -74,7 +72,7 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if is_nsd:
             matrix = -matrix
         factor, info = _factor_jit(matrix, cfg, bool(self.raise_on_failure))
-        return _State(factor, info, cfg, bool(is_nsd), False, _pack_unsharded(operator))
+        return _State(factor, info, cfg, bool(is_nsd), False, packing.pack(operator))
 
     def compute(self, state: _State, vector, options):
         del options
@@ -108,16 +106,6 @@ class DistributedCholesky(lx.AbstractLinearSolver):
 
     def assume_full_rank(self):
         return True
-
-
-def _pack_unsharded(operator) -> packing.PackedStructures:
-    """The operator's packed structures without shardings. lineax traces ``compute`` with sharding-free
-    vector types (its primitive's abstract evaluation drops them), so structures from a
-    `ShardedMatrixOperator` on an Explicit mesh would never compare equal there; the solution's sharding
-    is restored from the actual vector instead (`_laid_out_like`)."""
-    structures = jtu.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
-                              (operator.out_structure(), operator.in_structure()))
-    return packing.PackedStructures(eqxi.Static(jtu.tree_flatten(structures)))
 
 
 def _laid_out_like(x, b, cfg: _Cfg):
