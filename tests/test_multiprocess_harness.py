@@ -80,7 +80,7 @@ def test_worker_timeout_dumps_the_stack():
 
 
 def test_launcher_hook_takes_ranks_from_the_launcher():
-    launcher = [sys.executable, os.path.join(os.path.dirname(__file__), "multiprocess.py"), "--spawn", "{n}"]
+    launcher = [sys.executable, os.path.join(os.path.dirname(__file__), "multiprocess_worker.py"), "--spawn", "{n}"]
     results = run_workers(report_env, n_procs=2, timeout=60, init_jax=False, launcher=launcher)
     assert [r["result"]["rank"] for r in results] == [0, 1]
 
@@ -101,3 +101,13 @@ def test_bad_arguments():
         run_workers(lambda rank, nprocs: {}, init_jax=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         run_workers("no/such/script.py", init_jax=False)
+
+
+def test_script_target_reports_with_write_result(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\nfrom multiprocess import write_result\n"
+        "if __name__ == '__main__':\n    write_result({'argv': sys.argv[1:]})\n"
+    )
+    results = run_workers(script, n_procs=2, timeout=60, init_jax=False, args=["--small"])
+    assert [r["result"] for r in results] == [{"argv": ["--small"]}] * 2
