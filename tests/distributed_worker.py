@@ -324,6 +324,51 @@ def lineax_solver():
 
 
 @check
+def explicit_axes_mesh():
+    """JAX's default `jax.make_mesh` (Explicit axes): lineax's structure check needs the vector's sharding
+    in the operator's structures (`ShardedMatrixOperator`); solves, jit and gradients as on Auto meshes."""
+    mesh = jax.make_mesh((4,), ("x",))
+    assert "Explicit" in str(mesh.axis_types), mesh.axis_types
+    n = 64
+    a = spd(n, seed=13)
+    b = np.random.default_rng(5).standard_normal(n)
+    aj = shard(a, mesh)
+    bj = jax.device_put(jnp.asarray(b), NamedSharding(mesh, P("x")))
+    solver = DistributedCholesky(tile=8)  # mesh and in_specs from the matrix's sharding (also under jit)
+    # lineax's own MatrixLinearOperator has sharding-free structures: lineax rejects the vector
+    raises(ValueError, "Vector and operator structures do not match", lx.linear_solve,
+           lx.MatrixLinearOperator(aj, lx.positive_semidefinite_tag), bj, solver)
+    op = D.ShardedMatrixOperator(aj, lx.positive_semidefinite_tag)
+    assert isinstance(op, lx.MatrixLinearOperator)
+    assert op.out_structure().sharding.spec == P("x") and op.in_structure() == op.out_structure()
+    sol = lx.linear_solve(op, bj, solver)
+    assert sol.result == lx.RESULTS.successful
+    assert np.abs(a @ np.asarray(sol.value) - b).max() < 1e-12
+    assert sol.value.sharding.spec == P("x"), sol.value.sharding  # laid out like the right-hand side
+
+    def loss(m, v):  # under jit: the solver finds the mesh in the traced matrix's type
+        x = lx.linear_solve(D.ShardedMatrixOperator(m, lx.positive_semidefinite_tag), v, solver).value
+        return jnp.sum(jnp.sin(x))
+
+    ga, gb = (np.asarray(g) for g in jax.jit(jax.grad(loss, argnums=(0, 1)))(aj, bj))
+    ra, rb = (np.asarray(g) for g in jax.grad(lambda m, v: jnp.sum(jnp.sin(jnp.linalg.solve(m, v))),
+                                              argnums=(0, 1))(jnp.asarray(a), jnp.asarray(b)))
+    assert rel(gb, rb) < 1e-10 and rel(ga + ga.T, ra + ra.T) < 1e-10
+    # complex Hermitian, and a replicated right-hand side (its own sharding, P(None), in the structure)
+    c = spd(n, np.complex128, seed=14)
+    cj = jax.device_put(jnp.asarray(c), NamedSharding(mesh, P()))
+    bc = jax.device_put(jnp.asarray(b + 1j), NamedSharding(mesh, P()))
+    xc = lx.linear_solve(D.ShardedMatrixOperator(cj, lx.positive_semidefinite_tag), bc, solver).value
+    assert np.abs(c @ np.asarray(xc) - np.asarray(bc)).max() < 1e-12
+    # potri takes Explicit-mesh arrays directly, also under jit (mesh and spec from the traced type)
+    inv = jax.jit(lambda m: D.potri(m, 8))(aj)
+    assert rel(inv, np.linalg.inv(a)) < 1e-12 and inv.sharding.spec == P("x", None)
+    # the operator is lineax's MatrixLinearOperator on Auto meshes and unsharded matrices
+    plain = D.ShardedMatrixOperator(jnp.asarray(a))
+    assert plain.out_structure() == lx.MatrixLinearOperator(jnp.asarray(a)).out_structure()
+
+
+@check
 def gradients_vs_jnp_linalg():
     mesh = mesh4()
     n = 64

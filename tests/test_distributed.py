@@ -26,6 +26,7 @@ CHECK_NAMES = [
     "validation_errors_name_the_argument",
     "shardmap_ctx_and_symmetrize",
     "lineax_solver",
+    "explicit_axes_mesh",
     "gradients_vs_jnp_linalg",
     "gp_example_small",
     "docs_page_examples",
@@ -46,7 +47,7 @@ GROUPS = [
      "random_spd_float64_potri_potrs_potrf", "identity_and_diagonal_exact",
      "validation_errors_name_the_argument"],
     ["gp_example_small", "every_dtype", "docs_page_examples", "lineax_solver",
-     "not_positive_definite"],
+     "not_positive_definite", "explicit_axes_mesh"],
 ]
 
 

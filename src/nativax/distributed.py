@@ -36,11 +36,13 @@ from ._distributed.factor import (
     potrs_shardmap_ctx,
     symmetrize,
 )
+from ._distributed.operator import ShardedMatrixOperator
 from ._distributed.solver import DistributedCholesky
 
 __all__ = [
     "DistributedCholesky",
     "NotPositiveDefiniteError",
+    "ShardedMatrixOperator",
     "potrf",
     "potri",
     "potri_shardmap_ctx",

@@ -45,9 +45,10 @@ from ._sparsity.detect import (
     to_sparse_operator,
 )
 from ._sparsity.hessian import hessian, hessian_sparsity
-from ._sparsity.interpreter import SparsityFallbackWarning
+from ._sparsity.interpreter import ConservativePatternWarning, SparsityFallbackWarning
 
 __all__ = [
+    "ConservativePatternWarning",
     "SparsityFallbackWarning",
     "clear_cache",
     "color_columns",

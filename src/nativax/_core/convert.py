@@ -27,7 +27,7 @@ from .pattern import SparsityPattern
 def _union(p1: SparsityPattern, p2: SparsityPattern) -> tuple[SparsityPattern, np.ndarray, np.ndarray]:
     rows = np.concatenate([p1.rows, p2.rows])
     cols = np.concatenate([p1.cols, p2.cols])
-    pattern, where = SparsityPattern.from_coo(rows, cols, p1.shape)
+    pattern, where = SparsityPattern._from_coo(rows, cols, p1.shape)
     return pattern, where[: p1.nnz], where[p1.nnz :]
 
 
@@ -38,7 +38,7 @@ def _diag_pattern(n: int, offsets: tuple[int, ...]) -> SparsityPattern:
         i = np.arange(max(k, 0), n + min(k, 0))
         rows.append(i)
         cols.append(i - k)
-    return SparsityPattern.from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
+    return SparsityPattern._from_coo(np.concatenate(rows), np.concatenate(cols), (n, n))[0]
 
 
 @singledispatch
@@ -49,10 +49,26 @@ def as_sparse_operator(operator: lx.AbstractLinearOperator, pattern: SparsityPat
     and coloring; `pattern` (a known `SparsityPattern`) skips detection. Register your own operator types with
     `nativax.as_sparse_operator.register(MyOperator)`."""
     if not isinstance(operator, lx.AbstractLinearOperator):
-        raise TypeError(f"nativax.as_sparse_operator: `operator` must be a lineax operator, got {type(operator).__name__}")
+        if _is_scipy_sparse(operator):
+            op = SparseOperator.from_scipy(operator)
+            if pattern is not None and pattern != op.pattern:
+                raise ValueError("nativax.as_sparse_operator: `pattern` does not match the scipy matrix's pattern")
+            return op
+        raise TypeError(
+            "nativax.as_sparse_operator: `operator` must be a lineax operator or a scipy.sparse matrix, got "
+            f"{type(operator).__name__}"
+        )
     from .._sparsity.detect import to_sparse_operator
 
     return to_sparse_operator(operator, pattern)
+
+
+def _is_scipy_sparse(x) -> bool:
+    if not type(x).__module__.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse as sp
+
+    return bool(sp.issparse(x))
 
 
 @as_sparse_operator.register
@@ -125,11 +141,22 @@ def _(operator: lx.TridiagonalLinearOperator, pattern: SparsityPattern | None = 
     p = _diag_pattern(n, (0, 1, -1))
     rows = np.concatenate([np.arange(n), np.arange(1, n), np.arange(n - 1)])
     cols = np.concatenate([np.arange(n), np.arange(n - 1), np.arange(1, n)])
-    _, where = SparsityPattern.from_coo(rows, cols, (n, n))
+    _, where = SparsityPattern._from_coo(rows, cols, (n, n))
     vals = jnp.concatenate([operator.diagonal, operator.lower_diagonal, operator.upper_diagonal])
     return SparseOperator(jnp.zeros(p.nnz, vals.dtype).at[where].add(vals), p, (lx.tridiagonal_tag,))
 
 
-@as_sparse_operator.register
-def _(operator: lx.MatrixLinearOperator, pattern: SparsityPattern | None = None) -> SparseOperator:
-    return SparseOperator.from_dense(operator.matrix, operator.tags, pattern=pattern)
+@as_sparse_operator.register(lx.PyTreeLinearOperator)
+@as_sparse_operator.register(lx.MatrixLinearOperator)
+def _(operator, pattern: SparsityPattern | None = None) -> SparseOperator:
+    # A stored (dense) matrix, also as pytree blocks: read it with `as_matrix()` as lx.LU does (a
+    # PyTreeLinearOperator with float32 and float64 blocks cannot run `mv` under strict promotion).
+    matrix = operator.as_matrix() if isinstance(operator, lx.PyTreeLinearOperator) else operator.matrix
+    op = SparseOperator.from_dense(matrix, operator.tags, pattern=pattern)
+    if pattern is None:
+        return op
+    from .._sparsity.pattern_check import (
+        check_pattern,  # entries outside `pattern` would be dropped
+    )
+
+    return SparseOperator(check_pattern(operator, op.values, op.pattern), op.pattern, op.tags)

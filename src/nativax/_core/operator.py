@@ -16,6 +16,45 @@ from .pattern import SparsityPattern
 _SYMMETRIC_TAGS = (lx.symmetric_tag, lx.diagonal_tag, lx.positive_semidefinite_tag, lx.negative_semidefinite_tag)
 
 
+class PrecisionLossWarning(UserWarning):
+    """Double-precision input was rounded to single precision because `jax_enable_x64` is off."""
+
+
+def _user_stacklevel() -> int:
+    """The `stacklevel` of the first frame outside nativax and the libraries (the caller's line)."""
+    import sys
+
+    from .._sparsity.fallback import _is_library
+
+    frame: Any = sys._getframe(1)
+    level = 1
+    while frame is not None and _is_library(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 2
+
+
+def _values_array(values: Any, who: str) -> jax.Array:
+    """`jnp.asarray(values)`, warning when float64/complex128 host data is silently truncated
+    to 32 bits (JAX's default with `jax_enable_x64` off): an ill-conditioned matrix can become
+    singular, and every answer loses about half its digits."""
+    if not isinstance(values, jax.Array) and not isinstance(values, jax.core.Tracer):
+        dtype = getattr(values, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(values).dtype
+        if np.dtype(dtype) in (np.float64, np.complex128) and not jax.config.read("jax_enable_x64"):
+            import warnings
+
+            warnings.warn(
+                f"{who}: {np.dtype(dtype)} values are truncated to "
+                f"{'float32' if np.dtype(dtype) == np.float64 else 'complex64'} because JAX runs with "
+                "`jax_enable_x64` off; enable it with jax.config.update('jax_enable_x64', True) at startup "
+                "to keep double precision (or pass float32 data to make the choice explicit)",
+                PrecisionLossWarning,
+                stacklevel=_user_stacklevel(),
+            )
+    return jnp.asarray(values)
+
+
 def _frozenset(tags: Any) -> frozenset:
     if isinstance(tags, (set, frozenset, list, tuple)):
         return frozenset(tags)
@@ -40,7 +79,15 @@ class SparseOperator(lx.AbstractLinearOperator):
     def __init__(self, values: Inexact[ArrayLike, " nnz"], pattern: SparsityPattern, tags: Any = ()):
         if not isinstance(pattern, SparsityPattern):
             raise TypeError(f"SparseOperator: `pattern` must be a SparsityPattern, got {type(pattern).__name__}")
-        values = jnp.asarray(values)
+        if pattern.__dict__.get("_reordered_coo") and isinstance(values, (np.ndarray, list, tuple)):
+            raise ValueError(
+                "SparseOperator: `pattern` came from SparsityPattern.from_coo with entries it had to reorder "
+                "(or merge), and `values` is host data, most likely in your COO order, which would silently "
+                "misplace every entry: the values must follow the pattern's CSC order. Build the operator "
+                "with SparseOperator.from_coo(rows, cols, values, shape), or reorder with the `where` that "
+                "from_coo returns: jnp.zeros(pattern.nnz).at[where].add(values)"
+            )
+        values = _values_array(values, "SparseOperator")
         if values.shape != (pattern.nnz,):
             raise ValueError(
                 f"SparseOperator: `values` must have shape ({pattern.nnz},) to match the pattern, got {values.shape}"
@@ -55,8 +102,8 @@ class SparseOperator(lx.AbstractLinearOperator):
     @classmethod
     def from_coo(cls, rows: ArrayLike, cols: ArrayLike, values: ArrayLike, shape: tuple[int, int], tags: Any = ()):
         """From COO triplets; duplicates are summed. `rows`/`cols` must be concrete; `values` may be traced."""
-        pattern, where = SparsityPattern.from_coo(rows, cols, shape)
-        values = jnp.asarray(values)
+        pattern, where = SparsityPattern._from_coo(rows, cols, shape)
+        values = _values_array(values, "SparseOperator.from_coo")
         if values.shape != where.shape:
             raise ValueError(
                 f"SparseOperator.from_coo: `values` must have shape {where.shape} like `rows`, got {values.shape}"
@@ -94,7 +141,7 @@ class SparseOperator(lx.AbstractLinearOperator):
     def from_dense(cls, matrix: ArrayLike, tags: Any = (), *, pattern: SparsityPattern | None = None):
         """From a dense matrix. Concrete input keeps its nonzeros; traced input (inside jit) needs `pattern`,
         else the full dense pattern is used (correct, but not sparse)."""
-        matrix = jnp.asarray(matrix)
+        matrix = _values_array(matrix, "SparseOperator.from_dense")
         if matrix.ndim != 2:
             raise ValueError(f"SparseOperator.from_dense: `matrix` must be 2-D, got shape {matrix.shape}")
         if pattern is None:
@@ -103,7 +150,7 @@ class SparseOperator(lx.AbstractLinearOperator):
             except Exception:  # traced: the structure is unknown, so keep everything
                 m, n = matrix.shape
                 nz = np.nonzero(np.ones((m, n), bool))
-            pattern, _ = SparsityPattern.from_coo(nz[0], nz[1], (int(matrix.shape[0]), int(matrix.shape[1])))
+            pattern, _ = SparsityPattern._from_coo(nz[0], nz[1], (int(matrix.shape[0]), int(matrix.shape[1])))
         elif pattern.shape != matrix.shape:
             raise ValueError(f"SparseOperator.from_dense: `pattern` shape {pattern.shape} != matrix shape {matrix.shape}")
         return cls(matrix[pattern.rows, pattern.cols], pattern, tags)

@@ -22,7 +22,6 @@ from jaxtyping import Array, PyTree, Shaped
 from lineax.internal import (
     PackedStructures,
     pack_structures,
-    ravel_vector,
     transpose_packed_structures,
     unravel_solution,
 )
@@ -77,10 +76,8 @@ def ravel(vector: PyTree[Array], packed: PackedStructures, who: str) -> Shaped[A
         )
     leaves = [jnp.asarray(x) for x in jtu.tree_leaves(vector)]
     dtypes = {x.dtype for x in leaves}
-    if len(dtypes) == 1 and all(
-        g.dtype == s.dtype for g, s in zip(jtu.tree_leaves(got), jtu.tree_leaves(out_structure))
-    ):
-        return ravel_vector(vector, packed)
+    # Tree, shapes (and below dtypes) are checked above; shardings are not compared (lineax's `ravel_vector`
+    # would): on a mesh with Explicit axes a vector's type carries its sharding, which is layout, not structure.
     dtype = promote(*dtypes)
     return jnp.concatenate([x.astype(dtype).reshape(-1) for x in leaves])
 

@@ -107,7 +107,19 @@ class SparsityPattern:
         cls, rows: Any, cols: Any, shape: tuple[int, int]
     ) -> "tuple[SparsityPattern, np.ndarray]":
         """Canonicalise COO indices. Returns the pattern and `where`: input entry k lands in slot `where[k]`
-        (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`)."""
+        (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`).
+
+        When the entries had to be reordered or merged, the pattern remembers it, and
+        `SparseOperator(host_values, pattern)` raises instead of silently misplacing values given in the
+        caller's COO order (use `SparseOperator.from_coo`, or reorder with `where`)."""
+        pattern, where = cls._from_coo(rows, cols, shape)
+        if where.size != pattern.nnz or not np.array_equal(where, np.arange(where.size)):
+            pattern.__dict__["_reordered_coo"] = True
+        return pattern, where
+
+    @classmethod
+    def _from_coo(cls, rows: Any, cols: Any, shape: tuple[int, int]) -> "tuple[SparsityPattern, np.ndarray]":
+        """`from_coo` for nativax's own callers, which always reorder their values with `where`."""
         r, c, (m, n) = _checked(rows, cols, shape)
         if _is_canonical(r, c):
             # Already canonical (e.g. a CSC matrix's entries): a linear check instead of a sort,

@@ -66,7 +66,8 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
     pattern: SparsityPattern | None = eqx.field(static=True, default=None)
     """A known sparsity pattern for matrix-free operators (scipy's `jac_sparsity=`): the operator diffrax or
     optimistix builds is materialised on this pattern by coloring, with no sparsity detection. Must be a
-    superset of the true pattern (entries outside it would be lost)."""
+    superset of the true pattern: one extra product with a random vector checks it, and a missing entry raises
+    an error naming `pattern=`."""
 
     engine: ClassVar[Engine]
 

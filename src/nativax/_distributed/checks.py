@@ -63,6 +63,25 @@ def _is_concrete_array(x) -> bool:
     return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
 
 
+def _has_explicit_axes(mesh) -> bool:
+    """Whether `mesh` has an Explicit axis (sharding in types: avals carry their sharding)."""
+    return any("Explicit" in str(t) for t in getattr(mesh, "axis_types", ()))
+
+
+def _sharding_of(a):
+    """`a`'s sharding: a concrete array's, or, for a traced array on a mesh with Explicit axes, the sharding
+    in its type (a `NamedSharding` over the `AbstractMesh`); ``None`` when unknown (traced, Auto axes)."""
+    if _is_concrete_array(a):
+        return a.sharding
+    try:
+        sharding = jax.typeof(a).sharding
+    except (AttributeError, TypeError):
+        return None
+    if isinstance(sharding, NamedSharding) and not sharding.mesh.empty and _has_explicit_axes(sharding.mesh):
+        return sharding
+    return None
+
+
 def _axes_of(entry) -> tuple:
     return entry if isinstance(entry, tuple) else (entry,)
 
@@ -140,7 +159,7 @@ def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
         raise ValueError(f"{fname}: `engine` must be one of {_ENGINES}, got {engine!r}.")
     if not isinstance(pad, (bool, np.bool_)):
         raise TypeError(f"{fname}: `pad` must be a bool, got {pad!r}.")
-    sharding = a.sharding if _is_concrete_array(a) else None
+    sharding = _sharding_of(a)
     if mesh is None:
         if isinstance(sharding, NamedSharding):
             mesh = sharding.mesh
@@ -149,7 +168,7 @@ def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
     if not isinstance(mesh, (Mesh, jax.sharding.AbstractMesh)):
         raise TypeError(f"{fname}: `mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}.")
     if in_specs is None:
-        if isinstance(sharding, NamedSharding) and sharding.mesh == mesh and tuple(sharding.spec)[:1]:
+        if isinstance(sharding, NamedSharding) and _same_mesh(sharding.mesh, mesh) and _rows_sharded(sharding.spec):
             in_specs = sharding.spec
         elif len(mesh.axis_names) == 1:
             in_specs = P(mesh.axis_names[0], None)
@@ -177,10 +196,21 @@ def _resolve(a, tile, mesh, in_specs, pad, engine, fname: str) -> _Cfg:
 # --------------------------------------------------------------------------------------------
 
 
+def _rows_sharded(spec) -> bool:
+    """Whether a sharding's spec splits the rows (a replicated matrix's spec is ``P()`` or ``P(None, None)``)."""
+    return (tuple(spec) + (None,))[0] is not None
+
+
+def _same_mesh(m1, m2) -> bool:
+    """Equal meshes, comparing a concrete `Mesh` with an `AbstractMesh` by their abstract form."""
+    if m1 == m2:
+        return True
+    return getattr(m1, "abstract_mesh", m1) == getattr(m2, "abstract_mesh", m2)
+
+
 def _constrain(x, cfg: _Cfg, spec: P):
     sh = NamedSharding(cfg.mesh, spec)
-    explicit = any("Explicit" in str(t) for t in getattr(cfg.mesh, "axis_types", ()))
-    if explicit:
+    if _has_explicit_axes(cfg.mesh):
         return jax.sharding.reshard(x, sh)
     return lax.with_sharding_constraint(x, sh)
 

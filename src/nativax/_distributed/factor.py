@@ -256,6 +256,9 @@ def _solve_with_factor(x, b, cfg: _Cfg):
     if cfg.nd != cfg.n:
         b = jnp.pad(b, ((0, cfg.nd - cfg.n), (0, 0)))
     b = _constrain(b, cfg, P())
+    # A no-op on the factor `_factor_jit` made; restores its sharding where a caller's tracing dropped it
+    # from the type (lineax evaluates a solver's `compute` with sharding-free avals).
+    x = _constrain(x, cfg, cfg.spec)
     f = _smap(lambda xl, bl: _local_solve(xl, bl, lay, cfg.engine), cfg.mesh, (cfg.spec, P()), P())
     return f(x, b)[: cfg.n]
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import lineax as lx
 
 from .._core import packing
-from .checks import _Cfg, _resolve
+from .checks import _Cfg, _constrain, _has_explicit_axes, _resolve, _sharding_of
 from .factor import NotPositiveDefiniteError, _factor_jit, _solve_with_factor
 
 __all__ = ["DistributedCholesky", "NotPositiveDefiniteError"]
@@ -92,6 +92,7 @@ class DistributedCholesky(lx.AbstractLinearSolver):
         if state.negate:
             x = -x
         x = jnp.where(state.info == 0, x, jnp.full((), jnp.nan, x.dtype))
+        x = _laid_out_like(x, flat, state.cfg)
         solution = packing.unravel(x, state.packed)
         result = lx.RESULTS.where(state.info == 0, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
@@ -105,6 +106,15 @@ class DistributedCholesky(lx.AbstractLinearSolver):
 
     def assume_full_rank(self):
         return True
+
+
+def _laid_out_like(x, b, cfg: _Cfg):
+    """On a mesh with Explicit axes, give the (replicated) solution the sharding of the right-hand side: the
+    operator's input and output structures are equal, so the solution's type must be the vector's."""
+    sharding = _sharding_of(b)
+    if sharding is None or not _has_explicit_axes(cfg.mesh):
+        return x
+    return _constrain(x, cfg, sharding.spec)
 
 
 @ft.partial(jax.jit, static_argnums=2)

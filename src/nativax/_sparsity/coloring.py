@@ -89,12 +89,12 @@ def _as_pattern(pattern: Any) -> SparsityPattern:
         return pattern
     if sp.issparse(pattern):
         coo = sp.coo_array(pattern)
-        return SparsityPattern.from_coo(coo.row, coo.col, coo.shape)[0]
+        return SparsityPattern._from_coo(coo.row, coo.col, coo.shape)[0]
     if isinstance(pattern, tuple):
         if len(pattern) != 3:
             raise TypeError("nativax.coloring: a tuple `pattern` must be (rows, cols, shape)")
         rows, cols, shape = pattern
-        return SparsityPattern.from_coo(rows, cols, tuple(shape))[0]
+        return SparsityPattern._from_coo(rows, cols, tuple(shape))[0]
     raise TypeError(
         "nativax.coloring: `pattern` must be a nativax.SparsityPattern, a scipy sparse matrix or a "
         f"(rows, cols, shape) tuple, got {type(pattern).__name__}"

@@ -3,6 +3,7 @@
 import collections
 import hashlib
 import threading
+import warnings
 from typing import Any, Literal
 
 import equinox as eqx
@@ -18,8 +19,10 @@ from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from . import index_sets as ix
 from .coloring import color_columns, color_rows, color_star, star_recovery
-from .interpreter import Context, eval_jaxpr
+from .interpreter import ConservativePatternWarning, Context, eval_jaxpr
 from .params import sub_jaxprs
+from .pattern_check import check_pattern
+from .residuals import known_values
 from .seeds import gather_index, seed_matrix
 
 # ------------------------------------------------------------------ detection
@@ -50,7 +53,8 @@ def _trace(fn, x: PyTree, extra: PyTree = ()) -> tuple[jex.ClosedJaxpr, list, li
     return closed, x_structs + e_structs, list(out_shapes), nx
 
 
-def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None):
+def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: int | None = None,
+            const_vals: list | None = None):
     nx = len(in_structs) if nx is None else nx
     n = sum(_size(s) for s in in_structs[:nx])
     m = sum(_size(s) for s in out_structs)
@@ -62,7 +66,8 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         in_sets.append(ix.identity(k, n, offset) if inexact and k else None)
         offset += k
     in_sets += [None] * (len(in_structs) - nx)
-    const_vals = [None if isinstance(c, jax.core.Tracer) else np.asarray(c) for c in closed.consts]
+    if const_vals is None:
+        const_vals = known_values(closed.consts)
     try:
         out_sets, _ = eval_jaxpr(
             closed.jaxpr, [None] * len(const_vals), const_vals,
@@ -77,19 +82,42 @@ def _detect(closed: jex.ClosedJaxpr, in_structs, out_structs, ctx: Context, nx: 
         rows = cols = np.zeros(0, np.int64)
     else:
         _check_not_mostly_dense(int(stacked.nnz), m, n, ctx)
+        _warn_conservative(int(stacked.nnz), m, n, ctx)
         # CSR -> CSC is a linear counting pass that leaves the entries canonical (unique,
         # sorted by column then row), so `from_coo` skips its sort.
         csc = stacked.tocsc()
         rows = csc.indices
         cols = np.repeat(np.arange(n, dtype=rows.dtype), np.diff(csc.indptr))
-    pattern, _ = SparsityPattern.from_coo(rows, cols, (m, n))
+    pattern, _ = SparsityPattern._from_coo(rows, cols, (m, n))
     return pattern
+
+
+_REMEDY = (
+    " Remedy: pass the exact pattern and skip detection. Inside optimistix/diffrax (they hand the "
+    "solver an operator linearised under jit, where indices computed in your function are traced): "
+    "`nativax.KLU(pattern=nativax.sparsity.jacobian_sparsity(lambda y: f(y, args), y0))` (any nativax "
+    "solver takes `pattern=`); for an operator you hold: "
+    "`nativax.sparsity.to_sparse_operator(op, pattern=...)`."
+)
 
 
 def _events(ctx: Context) -> str:
     if not ctx.events:
         return ""
     return " Conservative steps taken: " + " | ".join(ctx.events)
+
+
+def _warn_conservative(nnz: int, m: int, n: int, ctx: Context) -> None:
+    """Never silently (nearly) dense: one warning per detection (results are cached, so
+    once per operator structure) listing the conservative steps and the remedy."""
+    if not ctx.events:
+        return
+    warnings.warn(
+        f"nativax.sparsity: the detected Jacobian pattern ({nnz} of {m} x {n} entries) may be larger "
+        f"than the true one.{_events(ctx)}.{_REMEDY}",
+        ConservativePatternWarning,
+        stacklevel=3,
+    )
 
 
 def _check_not_mostly_dense(nnz: int, m: int, n: int, ctx: Context) -> None:
@@ -100,9 +128,8 @@ def _check_not_mostly_dense(nnz: int, m: int, n: int, ctx: Context) -> None:
         raise ValueError(
             f"nativax.sparsity: the detected Jacobian pattern is {100 * nnz / total:.0f}% dense "
             f"({nnz} of {m} x {n} entries). A sparse solver cannot help with a dense Jacobian; if "
-            "the true Jacobian is sparse, a conservative step lost its structure: pass "
-            "the known pattern with `pattern=` (nativax.sparsity.to_sparse_operator(op, pattern=...)), "
-            "or use a dense solver." + _events(ctx)
+            "the true Jacobian is sparse, a conservative step lost its structure, else use a dense "
+            f"solver.{_events(ctx)}.{_REMEDY}"
         )
 
 
@@ -147,19 +174,20 @@ _cache: collections.OrderedDict = collections.OrderedDict()
 _lock = threading.Lock()
 
 
-def _fingerprint(closed: jex.ClosedJaxpr) -> str:
+def _fingerprint(closed: jex.ClosedJaxpr, top_vals: list | None = None) -> str:
     """Identifies everything detection depends on: the jaxpr text (primitives,
-    params, shapes, literals) and the values of concrete constants, including those
-    of nested jaxprs. Traced constants count by shape only: detection treats them
-    as unknown, so the pattern cannot depend on their values."""
+    params, shapes, literals) and the values of known constants (`top_vals` for the
+    outer jaxpr: concrete ones and traced ones recovered by `residuals.known_values`),
+    including those of nested jaxprs. Unknown traced constants count by shape only:
+    detection treats them as unknown, so the pattern cannot depend on their values."""
     h = hashlib.blake2b(str(closed.jaxpr).encode(), digest_size=16)
 
-    def consts(cj):
-        for c in cj.consts:
-            if isinstance(c, jax.core.Tracer):
+    def consts(cj, vals=None):
+        for k, c in enumerate(cj.consts):
+            a = vals[k] if vals is not None else (None if isinstance(c, jax.core.Tracer) else np.asarray(c))
+            if a is None:
                 h.update(repr(("tracer", c.shape, str(c.dtype))).encode())
             else:
-                a = np.asarray(c)
                 h.update(repr((a.shape, str(a.dtype))).encode())
                 h.update(np.ascontiguousarray(a).tobytes())
         walk(cj.jaxpr)
@@ -173,7 +201,7 @@ def _fingerprint(closed: jex.ClosedJaxpr) -> str:
                     elif isinstance(item, jex.Jaxpr):
                         walk(item)
 
-    consts(closed)
+    consts(closed, top_vals)
     return h.hexdigest()
 
 
@@ -238,7 +266,7 @@ def _symmetrize(pattern: SparsityPattern) -> SparsityPattern:
         return pattern
     rows = np.concatenate([pattern.rows, pattern.cols])
     cols = np.concatenate([pattern.cols, pattern.rows])
-    return SparsityPattern.from_coo(rows, cols, pattern.shape)[0]
+    return SparsityPattern._from_coo(rows, cols, pattern.shape)[0]
 
 
 def _star(pattern: SparsityPattern) -> tuple[np.ndarray, np.ndarray]:
@@ -281,15 +309,16 @@ def _operator_pattern(operator: lx.AbstractLinearOperator) -> SparsityPattern:
         closed, in_structs, out_structs, nx = _trace(
             lambda x, _: operator.mv(x), operator.in_structure()
         )
+    const_vals = known_values(closed.consts)
     key = (
         "pattern",
         type(operator).__name__,
-        _fingerprint(closed),
+        _fingerprint(closed, const_vals),
         nx,
         tuple((s.shape, str(s.dtype)) for s in in_structs),
         tuple((s.shape, str(s.dtype)) for s in out_structs),
     )
-    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx))
+    return _cached(key, lambda: _detect(closed, in_structs, out_structs, Context(), nx, const_vals))
 
 
 # ------------------------------------------------------------- materialising
@@ -362,8 +391,9 @@ def to_sparse_operator(
         `lx.FunctionLinearOperator`/`lx.JacobianLinearOperator` that optimistix and
         diffrax build. Pytree inputs/outputs are flattened in leaf order.
     - `pattern`: the Jacobian's [`nativax.SparsityPattern`][], if known. Skips
-        detection; it must contain every structural nonzero (entries outside it are
-        silently dropped, extra entries just cost memory).
+        detection; it must contain every structural nonzero (extra entries just cost
+        memory). It is checked with one extra product with a random vector: a missing
+        entry raises an error naming `pattern=` (via `equinox.error_if` under `jit`).
     - `mode`: `"fwd"` (JVPs over a column coloring,
         [`nativax.sparsity.color_columns`][]), `"rev"` (VJPs over a row coloring,
         [`nativax.sparsity.color_rows`][]; pays off for wide Jacobians or a few
@@ -401,6 +431,7 @@ def to_sparse_operator(
         return operator
     n = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.in_structure()))
     m = sum(_size(s) for s in jax.tree_util.tree_leaves(operator.out_structure()))
+    given = pattern is not None
     if pattern is None:
         pattern = _operator_pattern(operator)
     elif not isinstance(pattern, SparsityPattern):
@@ -423,6 +454,8 @@ def to_sparse_operator(
             values = _compressed_values(operator, pattern, _colors(pattern))
     else:
         values = _compressed_values(operator, pattern, _colors(pattern))
+    if given:
+        values = check_pattern(operator, values, pattern)
     return SparseOperator(values, pattern, tags)
 
 

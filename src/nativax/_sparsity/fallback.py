@@ -36,6 +36,12 @@ class SparsityFallbackWarning(UserWarning):
     when that was not possible, assumed dense."""
 
 
+class ConservativePatternWarning(UserWarning):
+    """Detection took conservative steps (traced indices, a primitive without an exact rule), so the
+    pattern may hold more entries than the true one; the message lists the steps with their source lines
+    and the remedy (`pattern=`)."""
+
+
 def is_inexact(var) -> bool:
     dtype = getattr(var.aval, "dtype", None)
     if dtype is None:
@@ -124,6 +130,14 @@ def _warn(ctx, eqn, how: str, reason: str = "") -> None:
                 "detection if you know the Jacobian is sparser.")
     ctx.events.append(text)
     warnings.warn(text, SparsityFallbackWarning, stacklevel=2)
+
+
+def note(ctx, eqn, what: str) -> None:
+    """Record a conservative step (once per primitive and line) for the summary that
+    detection gives when its result may be larger than the true pattern."""
+    text = f"{what}{_where(eqn, ctx)}"
+    if text not in ctx.events:
+        ctx.events.append(text)
 
 
 def _jvp_jaxpr(eqn, live: list[int]):

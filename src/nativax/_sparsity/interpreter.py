@@ -20,14 +20,21 @@ from . import collectives as _collectives  # noqa: F401  (registers its rules)
 from . import index_sets as ix
 from . import linalg as _linalg  # noqa: F401  (registers its rules)
 from . import windows as _windows  # noqa: F401  (registers its rules)
-from .fallback import SparsityFallbackWarning, dense_rule, fallback, is_inexact
+from .fallback import (
+    ConservativePatternWarning,
+    SparsityFallbackWarning,
+    dense_rule,
+    fallback,
+    is_inexact,
+    note,
+)
 from .index_sets import Sets
 from .linear_solve import custom_linear_solve
 from .params import UnsupportedParams, num_eqns, scan_layout
 from .rules import RULES, shape_of, size_of
 from .state import state_eqn, touches_refs
 
-__all__ = ["Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
+__all__ = ["ConservativePatternWarning", "Context", "SparsityFallbackWarning", "eval_closed", "eval_jaxpr"]
 
 # Known values larger than this are not computed at trace time.
 _MAX_KNOWN_SIZE = 10_000_000
@@ -164,6 +171,7 @@ def eval_eqn(eqn, sets, vals, ncols, ctx):
     try:
         if name in RULES:
             out_sets = RULES[name](eqn, sets, vals, ncols)
+            _note_unknown_indices(eqn, sets, vals, ctx)
         elif name in _CONTROL or (sub := _call_jaxpr(eqn)) is not None:
             ctx.sites.append(eqn)
             try:
@@ -181,6 +189,22 @@ def eval_eqn(eqn, sets, vals, ncols, ctx):
         out_vals = nothing
     out_sets = [s if _is_inexact(v) else None for s, v in zip(out_sets, eqn.outvars)]
     return out_sets, list(out_vals)
+
+
+# Index operands (positions) of the primitives whose rule is exact only for known indices.
+_INDEX_OPERANDS = {"gather": slice(1, 2), "dynamic_slice": slice(1, None), "dynamic_update_slice": slice(2, None)}
+
+
+def _note_unknown_indices(eqn, sets, vals, ctx) -> None:
+    """Record (for the summary warning) an indexing step whose indices are traced: its rule
+    then assumes any element may be read or written (a superset)."""
+    name = eqn.primitive.name
+    where = _INDEX_OPERANDS.get(name, slice(1, 2) if name.startswith("scatter") else None)
+    if where is None or not any(s is not None for s in sets):
+        return
+    if all(v is not None for v in vals[where]):
+        return
+    note(ctx, eqn, f"{name!r} with traced indices (any element may be read or written)")
 
 
 def _call_jaxpr(eqn):
