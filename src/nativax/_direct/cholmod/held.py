@@ -1,11 +1,12 @@
 """Operations on a held CHOLMOD factorization (`nativax.cholmod.factor`): solves with its pieces, log det, and
 rank-k update/downdate (`cholmod_updown`) into a new handle."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ..._core.handles import NumericHandle, SingularMatrixError
+from ..._core.handles import NumericHandle, SingularMatrixError, _flatten_numeric, _unflatten_numeric
 from ..engine import CHOLMOD
 from ..ffi import handle_words
 from . import pieces
@@ -89,3 +90,17 @@ def downdate(numeric: NumericHandle, C: Float[ArrayLike, "n *k"]) -> UpdatedNume
     """A new handle factorizing `A - C C^T`, as `update`. Raises `nativax.SingularMatrixError` when
     `A - C C^T` is not positive definite; `numeric` is unchanged either way."""
     return _updown(numeric, C, True, "downdate")
+
+
+def _unflatten_updated(aux: None, leaves: tuple) -> NumericHandle:
+    h = _unflatten_numeric(aux, leaves)
+    if isinstance(h, UpdatedNumericHandle):
+        return h
+    view = UpdatedNumericHandle.__new__(UpdatedNumericHandle)
+    view._init_view(h.words)
+    view.symbolic, view.values, view.info = h.symbolic, h.values, h.info
+    return view
+
+
+# A pytree like every numeric handle (registry id, symbolic, values, info as leaves).
+jax.tree_util.register_pytree_node(UpdatedNumericHandle, _flatten_numeric, _unflatten_updated)

@@ -10,6 +10,7 @@ Not differentiable wrt the operator's values: d(A^{-1}) = -A^{-1} dA A^{-1} rest
 entries of A^{-1} outside it, so there is no rule as cheap as the forward; differentiating raises.
 """
 
+import weakref
 from functools import partial
 
 import jax
@@ -18,7 +19,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float, Inexact
 
-from ..._core.handles import NumericHandle
+from ..._core.handles import NumericHandle, SymbolicHandle
 from ..._core.operator import SparseOperator
 from ..._core.pattern import SparsityPattern
 from ..._core.status import raise_if_failed
@@ -78,6 +79,20 @@ def operator_values(operator: lx.AbstractLinearOperator, fn: str) -> tuple[Spars
     return op, values.astype(dt)
 
 
+_PATTERNS: "weakref.WeakKeyDictionary[SymbolicHandle, tuple[SparsityPattern, np.ndarray]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pattern_of(sym: SymbolicHandle) -> tuple[SparsityPattern, np.ndarray]:
+    """The canonical pattern of a symbolic handle's COO indices and where each entry lands (cached)."""
+    hit = _PATTERNS.get(sym)
+    if hit is None:
+        hit = SparsityPattern.from_coo(sym.rows, sym.cols, (sym.n, sym.n))
+        _PATTERNS[sym] = hit
+    return hit
+
+
 def _held(numeric: NumericHandle, what: int, size: int) -> Array:
     dt = np.complex128 if np.iscomplexobj(numeric.values) else np.float64
     out = (jax.ShapeDtypeStruct((size,), dt), jax.ShapeDtypeStruct((), jnp.int32))
@@ -98,7 +113,7 @@ def selected_inverse(operator: lx.AbstractLinearOperator | NumericHandle) -> Spa
         check_numeric(operator, "selected_inverse")
         sym = operator.symbolic
         z = _held(operator, COO, sym.nnz)
-        pattern, where = SparsityPattern.from_coo(sym.rows, sym.cols, (sym.n, sym.n))
+        pattern, where = _pattern_of(sym)
         return SparseOperator(jnp.zeros(pattern.nnz, z.dtype).at[where].set(z), pattern)
     op, values = operator_values(operator, "selected_inverse")
     p = op.pattern
