@@ -132,9 +132,10 @@ Supernodes supernodes_of(const cholmod_factor* F) {
 //   Y = L21 L11^{-1},  Z_Rs = -Z_RR Y,  Z_ss = L11^{-H} L11^{-1} - Y^H Z_Rs,
 // where Z_RR (rows and columns R) lies within supernodes after s, already computed (supernodes in reverse).
 template <typename T>
-bool takahashi_supernodal(const Supernodes& S, const T* Lx, std::vector<T>* Zv, size_t size) {
-  Zv->assign(size, T(0));
-  T* Z = Zv->data();
+bool takahashi_supernodal(const Supernodes& S, const T* Lx, std::unique_ptr<T[]>* Zv, size_t size) {
+  // Every entry of every supernode's block is written below: no zero fill (one pass less over the factor).
+  Zv->reset(new T[size]);
+  T* Z = Zv->get();
   std::vector<int32_t> col2super(S.n), map(S.n, -1);
   for (int32_t s = 0; s < S.nsuper; ++s) {
     for (int32_t j = S.super[s]; j < S.super[s + 1]; ++j) col2super[j] = s;
@@ -183,6 +184,7 @@ bool takahashi_supernodal(const Supernodes& S, const T* Lx, std::vector<T>* Zv, 
     for (int32_t j = 0; j < nscol; ++j) W[static_cast<size_t>(j) * nscol + j] = T(1);
     trsm<T>('L', 'N', nscol, nscol, L, nsrow, W.data(), nscol);
     herk<T>(nscol, nscol, W.data(), nscol, Zs, nsrow);
+    for (int32_t j = 1; j < nscol; ++j) std::fill(Zs + j * nsrow, Zs + j * nsrow + j, T(0));  // gemm reads it
     if (m > 0) gemm_hn<T>(nscol, nscol, m, -1.0, Y.data(), m, Zs + nscol, nsrow, Zs, nsrow);
     for (int32_t j = 0; j < nscol; ++j) {
       Zs[j + j * nsrow] = T(std::real(Zs[j + j * nsrow]));
@@ -207,7 +209,7 @@ bool lookup(const Supernodes& S, const std::vector<int32_t>& col2super, const T*
 template <typename T>
 int32_t run(const cholmod_factor* F, const Pattern& p, Selection what, std::vector<double>* out) {
   const Supernodes S = supernodes_of(F);
-  std::vector<T> Z;
+  std::unique_ptr<T[]> Z;
   const size_t size = F->is_super ? F->xsize : static_cast<size_t>(static_cast<const int32_t*>(F->p)[S.n]);
   if (!takahashi_supernodal<T>(S, static_cast<const T*>(F->x), &Z, size)) return kFailed;
   std::vector<int32_t> col2super(S.n);
@@ -222,7 +224,7 @@ int32_t run(const cholmod_factor* F, const Pattern& p, Selection what, std::vect
     out->assign(S.n, 0.0);
     for (int32_t a = 0; a < S.n; ++a) {
       T v;
-      if (!lookup<T>(S, col2super, Z.data(), inv[a], inv[a], &v)) return kFailed;
+      if (!lookup<T>(S, col2super, Z.get(), inv[a], inv[a], &v)) return kFailed;
       (*out)[a] = std::real(v);
     }
     return kOk;
@@ -233,7 +235,7 @@ int32_t run(const cholmod_factor* F, const Pattern& p, Selection what, std::vect
   for (int64_t k = 0; k < nnz; ++k) {
     const int32_t i = inv[p.rows[k]], j = inv[p.cols[k]];
     T v;
-    if (!lookup<T>(S, col2super, Z.data(), std::max(i, j), std::min(i, j), &v)) return kFailed;
+    if (!lookup<T>(S, col2super, Z.get(), std::max(i, j), std::min(i, j), &v)) return kFailed;
     const bool lower = i >= j;  // v = Z(max, min); Z(i, j) = v if i >= j else conj(v)
     const bool want_conj = (what == Selection::kCooTransposed) == lower;
     o[k] = want_conj ? conj_of(v) : v;
