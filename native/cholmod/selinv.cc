@@ -20,14 +20,12 @@ void dsymm_(const char*, const char*, const int*, const int*, const double*, con
             const int*, const double*, double*, const int*);
 void zhemm_(const char*, const char*, const int*, const int*, const void*, const void*, const int*, const void*,
             const int*, const void*, void*, const int*);
-void dsyrk_(const char*, const char*, const int*, const int*, const double*, const double*, const int*, const double*,
-            double*, const int*);
-void zherk_(const char*, const char*, const int*, const int*, const double*, const void*, const int*, const double*,
-            void*, const int*);
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*, const int*,
             const double*, const int*, const double*, double*, const int*);
 void zgemm_(const char*, const char*, const int*, const int*, const int*, const void*, const void*, const int*,
             const void*, const int*, const void*, void*, const int*);
+void dpotri_(const char*, const int*, double*, const int*, int*);
+void zpotri_(const char*, const int*, void*, const int*, int*);
 }
 
 namespace nativax::cholmod {
@@ -62,18 +60,6 @@ void hemm(int m, int n, double alpha, const T* a, int lda, const T* b, int ldb, 
   }
 }
 
-// Lower triangle of C = A^H A (A k x n, C n x n).
-template <typename T>
-void herk(int n, int k, const T* a, int lda, T* c, int ldc) {
-  const char lo = 'L', tr = std::is_same_v<T, double> ? 'T' : 'C';
-  const double one = 1.0, zero = 0.0;
-  if constexpr (std::is_same_v<T, double>) {
-    dsyrk_(&lo, &tr, &n, &k, &one, a, &lda, &zero, c, &ldc);
-  } else {
-    zherk_(&lo, &tr, &n, &k, &one, a, &lda, &zero, c, &ldc);
-  }
-}
-
 // C += alpha A^H B (A k x m, B k x n, C m x n).
 template <typename T>
 void gemm_hn(int m, int n, int k, double alpha, const T* a, int lda, const T* b, int ldb, T* c, int ldc) {
@@ -87,6 +73,19 @@ void gemm_hn(int m, int n, int k, double alpha, const T* a, int lda, const T* b,
     const cplx al(alpha, 0.0), beta(1.0, 0.0);
     zgemm_(&tr, &nn, &m, &n, &k, &al, a, &lda, b, &ldb, &beta, c, &ldc);
   }
+}
+
+// Lower triangle of (L L^H)^{-1} in place of the lower triangular L (LAPACK potri: trtri + lauum).
+template <typename T>
+bool potri(int n, T* a, int lda) {
+  const char lo = 'L';
+  int info = 0;
+  if constexpr (std::is_same_v<T, double>) {
+    dpotri_(&lo, &n, a, &lda, &info);
+  } else {
+    zpotri_(&lo, &n, a, &lda, &info);
+  }
+  return info == 0;
 }
 
 template <typename T>
@@ -144,7 +143,7 @@ bool takahashi_supernodal(const Supernodes& S, const T* Lx, std::unique_ptr<T[]>
     const int32_t* r = S.Ls + S.pi[s];
     if (!std::is_sorted(r, r + (S.pi[s + 1] - S.pi[s]))) return false;
   }
-  std::vector<T> Y, ZRR, W;
+  std::vector<T> Y, ZRR;
   for (int32_t s = S.nsuper - 1; s >= 0; --s) {
     const int32_t nscol = S.super[s + 1] - S.super[s];
     const int32_t nsrow = S.pi[s + 1] - S.pi[s];
@@ -179,13 +178,19 @@ bool takahashi_supernodal(const Supernodes& S, const T* Lx, std::unique_ptr<T[]>
       }
       hemm<T>(m, nscol, -1.0, ZRR.data(), m, Y.data(), m, Zs + nscol, nsrow);
     }
-    // W = L11^{-1}; Z_ss = W^H W - Y^H Z_Rs (lower), then mirrored.
-    W.assign(static_cast<size_t>(nscol) * nscol, T(0));
-    for (int32_t j = 0; j < nscol; ++j) W[static_cast<size_t>(j) * nscol + j] = T(1);
-    trsm<T>('L', 'N', nscol, nscol, L, nsrow, W.data(), nscol);
-    herk<T>(nscol, nscol, W.data(), nscol, Zs, nsrow);
-    for (int32_t j = 1; j < nscol; ++j) std::fill(Zs + j * nsrow, Zs + j * nsrow + j, T(0));  // gemm reads it
-    if (m > 0) gemm_hn<T>(nscol, nscol, m, -1.0, Y.data(), m, Zs + nscol, nsrow, Zs, nsrow);
+    // Z_ss = L11^{-H} L11^{-1} (potri on a copy of L11) - Y^H Z_Rs, lower triangle only (the product is
+    // Hermitian: column panels from the diagonal down), then mirrored.
+    for (int32_t j = 0; j < nscol; ++j) {
+      std::fill(Zs + j * nsrow, Zs + j * nsrow + j, T(0));
+      std::memcpy(Zs + j * nsrow + j, L + j * nsrow + j, (nscol - j) * sizeof(T));
+    }
+    if (!potri<T>(nscol, Zs, nsrow)) return false;
+    constexpr int32_t kPanel = 48;
+    for (int32_t j0 = 0; m > 0 && j0 < nscol; j0 += kPanel) {
+      const int32_t w = std::min(kPanel, nscol - j0);
+      gemm_hn<T>(nscol - j0, w, m, -1.0, Y.data() + static_cast<size_t>(j0) * m, m, Zs + nscol + j0 * nsrow, nsrow,
+                 Zs + j0 + j0 * nsrow, nsrow);
+    }
     for (int32_t j = 0; j < nscol; ++j) {
       Zs[j + j * nsrow] = T(std::real(Zs[j + j * nsrow]));
       for (int32_t i = 0; i < j; ++i) Zs[i + j * nsrow] = conj_of(Zs[j + i * nsrow]);
