@@ -6,7 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ..._core.handles import NumericHandle, SingularMatrixError, _flatten_numeric, _unflatten_numeric
+from ..._core.handles import (
+    NumericHandle,
+    SingularMatrixError,
+    _flatten_numeric,
+    _unflatten_numeric,
+)
 from ..engine import CHOLMOD
 from ..ffi import handle_words
 from . import pieces
@@ -26,7 +31,7 @@ class UpdatedNumericHandle(NumericHandle):
                         "stored); pickle the original handle and the update columns instead")
 
 
-def solve_factor(numeric: NumericHandle, b: Inexact[ArrayLike, "n *k"], system: str = "A") -> Inexact[Array, "n *k"]:
+def solve_factor(numeric: NumericHandle, b: Inexact[ArrayLike, "n ..."], system: str = "A") -> Inexact[Array, "n ..."]:
     """Solve with one piece of the held factorization P A P^T = L D L^H: `system` is one of "A", "LDLt", "LD",
     "DLt", "L", "Lt", "D", "P", "Pt" (CHOLMOD's systems: "L" solves L x = b, "Lt" solves L^H x = b, "P" gives
     P b, "Pt" gives P^T b). `b` has shape (n,) or (n, k). Differentiable wrt `b` (reverse mode)."""
@@ -54,7 +59,7 @@ def handle_logdet(numeric: NumericHandle) -> Float[Array, ""]:
     return jnp.asarray(CHOLMOD.native("handle_logdet")(numeric.id))
 
 
-def _updown(numeric: NumericHandle, C: Float[ArrayLike, "n *k"], downdate: bool, fn: str) -> UpdatedNumericHandle:
+def _updown(numeric: NumericHandle, C: Float[ArrayLike, "n ..."], downdate: bool, fn: str) -> UpdatedNumericHandle:
     check_numeric(numeric, fn)
     if np.iscomplexobj(numeric.values):
         raise TypeError(f"nativax.gaussian.{fn}: CHOLMOD's rank-k update/downdate is real only; got a complex "
@@ -78,7 +83,7 @@ def _updown(numeric: NumericHandle, C: Float[ArrayLike, "n *k"], downdate: bool,
     return UpdatedNumericHandle(result, numeric.symbolic, numeric.values)
 
 
-def update(numeric: NumericHandle, C: Float[ArrayLike, "n *k"]) -> UpdatedNumericHandle:
+def update(numeric: NumericHandle, C: Float[ArrayLike, "n ..."]) -> UpdatedNumericHandle:
     """A new handle factorizing `A + C C^T` (C real, shape (n,) or (n, k)), by CHOLMOD's rank-k update of the
     held factorization of A: O(k * fill along C's elimination paths), far less than a fresh factorization for
     small k. `numeric` stays valid and unchanged; the new handle follows the usual lifetime rules (`with`,
@@ -86,13 +91,13 @@ def update(numeric: NumericHandle, C: Float[ArrayLike, "n *k"]) -> UpdatedNumeri
     return _updown(numeric, C, False, "update")
 
 
-def downdate(numeric: NumericHandle, C: Float[ArrayLike, "n *k"]) -> UpdatedNumericHandle:
+def downdate(numeric: NumericHandle, C: Float[ArrayLike, "n ..."]) -> UpdatedNumericHandle:
     """A new handle factorizing `A - C C^T`, as `update`. Raises `nativax.SingularMatrixError` when
     `A - C C^T` is not positive definite; `numeric` is unchanged either way."""
     return _updown(numeric, C, True, "downdate")
 
 
-def _unflatten_updated(aux: None, leaves: tuple) -> NumericHandle:
+def _unflatten_updated(aux: None, leaves: tuple) -> UpdatedNumericHandle:
     h = _unflatten_numeric(aux, leaves)
     if isinstance(h, UpdatedNumericHandle):
         return h
