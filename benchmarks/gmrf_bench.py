@@ -184,11 +184,11 @@ def main() -> None:
         sx = bench_sparsax(q, repeats) if use_sparsax else {}
         f = nv["factor (numeric)"]
         unit = "cpu ms" if args.cpu_time else "ms"
-        print(f"{'operation':<26}{'nativax ' + unit:>12}{'x factor':>10}{'sparsax ' + unit:>12}{'sparsax/nativax':>17}")
+        print(f"{'operation':<26}{'nativax ' + unit:>16}{'x factor':>10}{'sparsax ' + unit:>16}{'sparsax/nativax':>17}")
         for name, t in nv.items():
             s = sx.get(name)
-            extra = f"{1e3 * s:>12.1f}{s / t:>17.2f}" if s is not None else f"{'-':>12}{'-':>17}"
-            print(f"{name:<26}{1e3 * t:>12.1f}{t / f:>10.2f}{extra}")
+            extra = f"{1e3 * s:>16.1f}{s / t:>17.2f}" if s is not None else f"{'-':>16}{'-':>17}"
+            print(f"{name:<26}{1e3 * t:>16.1f}{t / f:>10.2f}{extra}")
         print(f"grad logdet / logdet: {nv['grad logdet'] / nv['logdet']:.2f} (target <= 3); "
               f"selinv full (held) / factor: {nv['selinv full (held)'] / f:.2f} (target <= 3); "
               f"rank-16 update / factor: {nv['rank-16 update'] / f:.2f} (target <= 0.3)")

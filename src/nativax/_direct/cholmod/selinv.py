@@ -7,7 +7,8 @@ inverse. For a cache-managed factorization (an operator, also under `jit`/`vmap`
 CHOLMOD solve or `nativax.logdet` of the same matrix uses.
 
 Not differentiable wrt the operator's values: d(A^{-1}) = -A^{-1} dA A^{-1} restricted to the pattern needs
-entries of A^{-1} outside it, so there is no rule as cheap as the forward; differentiating raises.
+entries of A^{-1} outside it (no closed rule on the pattern); the efficient rule would be the adjoint of the
+recurrences themselves, which is not implemented. Differentiating raises.
 """
 
 import weakref
@@ -50,8 +51,8 @@ def _selinv(rows, cols, v2, n, what):
 def _selinv_jvp(rows, cols, n, what, primals, tangents):
     raise NotImplementedError(
         "nativax.gaussian: the selected inverse (and marginal variances) is not differentiable wrt the operator's "
-        "values: d(A^-1) = -A^-1 dA A^-1 on A's pattern needs entries of A^-1 outside that pattern, so no rule is "
-        "as cheap as the forward. Differentiate nativax.logdet (its gradient is the selected inverse) or solves "
+        "values: d(A^-1) = -A^-1 dA A^-1 on A's pattern needs entries of A^-1 outside that pattern, and the adjoint "
+        "of the selected-inversion recurrences is not implemented. Differentiate nativax.logdet (its gradient is the selected inverse) or solves "
         "instead, or wrap the values in jax.lax.stop_gradient."
     )
 
