@@ -347,6 +347,50 @@ class PieceView final : public Factorization {
   int32_t system_;
 };
 
+// A new simplicial L D L^T factor (real) with the values of the supernodal L L^T factor `S`, read once (no copy
+// of the supernodal factor, which is left untouched): D_jj = L_jj^2, unit-diagonal columns L_ij / L_jj.
+cholmod_factor* simplicial_ldl_of(const cholmod_factor* S, cholmod_common* c) {
+  const int32_t n = static_cast<int32_t>(S->n);
+  cholmod_factor* F = cholmod_allocate_factor(S->n, c);
+  if (!F) return nullptr;
+  const Supernodes sn = supernodes_of(S);
+  std::memcpy(F->Perm, S->Perm, sizeof(int32_t) * n);
+  F->ordering = S->ordering;
+  int32_t* cc = static_cast<int32_t*>(F->ColCount);
+  for (int32_t s = 0; s < sn.nsuper; ++s) {
+    const int32_t nsrow = sn.pi[s + 1] - sn.pi[s];
+    for (int32_t jj = 0; jj < sn.super[s + 1] - sn.super[s]; ++jj) cc[sn.super[s] + jj] = nsrow - jj;
+  }
+  // Allocate the simplicial numeric factor (sized by ColCount, packed) and overwrite its identity values.
+  if (!cholmod_change_factor(CHOLMOD_REAL, /*to_ll=*/0, /*to_super=*/0, /*to_packed=*/1, /*to_monotonic=*/1, F, c)) {
+    cholmod_free_factor(&F, c);
+    return nullptr;
+  }
+  const int32_t* Fp = static_cast<const int32_t*>(F->p);
+  int32_t* Fi = static_cast<int32_t*>(F->i);
+  int32_t* Fnz = static_cast<int32_t*>(F->nz);
+  double* Fx = static_cast<double*>(F->x);
+  const double* Sx = static_cast<const double*>(S->x);
+  for (int32_t s = 0; s < sn.nsuper; ++s) {
+    const int32_t nsrow = sn.pi[s + 1] - sn.pi[s];
+    const int32_t* rows = sn.Ls + sn.pi[s];
+    for (int32_t jj = 0; jj < sn.super[s + 1] - sn.super[s]; ++jj) {
+      const int32_t j = sn.super[s] + jj, len = nsrow - jj;
+      if (Fp[j + 1] - Fp[j] < len) {  // not the allocation this code expects: give up (the caller falls back)
+        cholmod_free_factor(&F, c);
+        return nullptr;
+      }
+      const double* col = Sx + sn.px[s] + static_cast<size_t>(jj) * nsrow + jj;
+      const double ljj = col[0];
+      std::memcpy(Fi + Fp[j], rows + jj, sizeof(int32_t) * len);
+      Fx[Fp[j]] = ljj * ljj;
+      for (int32_t q = 1; q < len; ++q) Fx[Fp[j] + q] = col[q] / ljj;
+      Fnz[j] = len;
+    }
+  }
+  return F;
+}
+
 }  // namespace
 
 std::shared_ptr<Factorization> piece_view(std::shared_ptr<Numeric> num, int32_t system) {
@@ -364,7 +408,8 @@ int32_t update_downdate(Numeric& num, const double* C, int64_t k, bool downdate,
   auto fresh = std::make_shared<Numeric>();
   {
     std::lock_guard<std::mutex> lock(num.mu);
-    fresh->L = cholmod_copy_factor(num.L, &c.c);
+    fresh->L = num.L->is_super ? simplicial_ldl_of(num.L, &c.c) : nullptr;
+    if (!fresh->L) fresh->L = cholmod_copy_factor(num.L, &c.c);  // simplicial (or the fast path declined)
   }
   if (!fresh->L) return kFailed;
   // CHOLMOD updates a simplicial L D L^T; room to grow columns (unpacked).
