@@ -16,6 +16,7 @@
 #include "klu/factorization.h"
 #include "xla/ffi/api/c_api.h"
 #if NATIVAX_HAVE_CHOLMOD
+#include "cholmod/bindings.h"
 #include "cholmod/engine.h"
 #endif
 #if NATIVAX_HAVE_UMFPACK
@@ -36,6 +37,10 @@ XLA_FFI_Error* CholmodSolve(XLA_FFI_CallFrame*);
 XLA_FFI_Error* CholmodSolveSymbolic(XLA_FFI_CallFrame*);
 XLA_FFI_Error* CholmodSolveNumeric(XLA_FFI_CallFrame*);
 XLA_FFI_Error* CholmodLogdet(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodSelinv(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodSelinvNumeric(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodFactorSolve(XLA_FFI_CallFrame*);
+XLA_FFI_Error* CholmodFactorSolveNumeric(XLA_FFI_CallFrame*);
 #endif
 #if NATIVAX_HAVE_UMFPACK
 XLA_FFI_Error* UmfpackSolve(XLA_FFI_CallFrame*);
@@ -94,6 +99,10 @@ NB_MODULE(_nativax, m) {
     d["nativax_cholmod_solve_symbolic"] = capsule(CholmodSolveSymbolic);
     d["nativax_cholmod_solve_numeric"] = capsule(CholmodSolveNumeric);
     d["nativax_cholmod_logdet"] = capsule(CholmodLogdet);
+    d["nativax_cholmod_selinv"] = capsule(CholmodSelinv);
+    d["nativax_cholmod_selinv_numeric"] = capsule(CholmodSelinvNumeric);
+    d["nativax_cholmod_factor_solve"] = capsule(CholmodFactorSolve);
+    d["nativax_cholmod_factor_solve_numeric"] = capsule(CholmodFactorSolveNumeric);
 #endif
 #if NATIVAX_HAVE_UMFPACK
     d["nativax_umfpack_solve"] = capsule(UmfpackSolve);
@@ -107,6 +116,7 @@ NB_MODULE(_nativax, m) {
   nativax::bind_engine<nativax::klu::Engine>(m, "klu");
 #if NATIVAX_HAVE_CHOLMOD
   nativax::bind_engine<nativax::cholmod::Engine>(m, "cholmod");
+  nativax::cholmod::bind_gaussian(m);
 #endif
 #if NATIVAX_HAVE_UMFPACK
   nativax::bind_engine<nativax::umfpack::Engine>(m, "umfpack");

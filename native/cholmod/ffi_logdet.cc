@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cholmod/engine.h"
+#include "cholmod/selinv.h"
 #include "common/engine.h"
 #include "common/ffi.h"
 #include "common/thread_pool.h"
@@ -58,7 +59,7 @@ ffi::Error LogdetImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ff
       ld[l] = static_cast<Real>(num->logdet());
       if (!want_grad) return;
       std::vector<double> z;
-      st[l] = num->selected_inverse_transposed(&z);
+      st[l] = selected_inverse(*num, Selection::kCooTransposed, &z);
       if (st[l] != kOk) return;
       const auto* zc = reinterpret_cast<const std::conditional_t<kComplex, std::complex<double>, double>*>(z.data());
       for (int64_t k = 0; k < *nnz; ++k) g[l * *nnz + k] = static_cast<T>(zc[k]);

@@ -4,6 +4,7 @@ from . import amg as amg
 from . import caches as caches
 from . import cholmod as cholmod
 from . import distributed as distributed
+from . import gaussian as gaussian
 from . import handles as handles
 from . import klu as klu
 from . import petsc as petsc

@@ -2,8 +2,9 @@
 its derivative by selected inversion.
 
 d log det A = tr(A^{-1} dA) = sum_k (A^{-1})[col_k, row_k] dvalues_k, and only the entries of A^{-1} on the
-pattern of A are needed. The native side forms them with the Takahashi equations on the factor's own pattern
-(a simplicial LDL^T copy of the cached factorization), never the dense inverse. For complex Hermitian A the
+pattern of A are needed. The native side forms them by supernodal selected inversion (block Takahashi
+recurrences with BLAS over the cached factorization's supernodes, `native/cholmod/selinv.cc`), never the dense
+inverse. For complex Hermitian A the
 result is real (as `jnp.linalg.slogdet`'s `logabsdet`) and its tangent is Re tr(A^{-1} dA).
 """
 
@@ -15,8 +16,10 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..._core.handles import NumericHandle
 from ..._core.status import raise_if_failed
 from ..engine import CHOLMOD
+from .held import handle_logdet
 from .solver import CHOLMOD as _Solver
 
 
@@ -45,11 +48,16 @@ def _logdet_jvp(rows, cols, n, primals, tangents):
     return ld, (jnp.real(t) if jnp.iscomplexobj(t) else t).astype(ld.dtype)
 
 
-def logdet(operator: lx.AbstractLinearOperator) -> Float[Array, ""]:
+def logdet(operator: lx.AbstractLinearOperator | NumericHandle) -> Float[Array, ""]:
     """`log det A` of a symmetric (Hermitian) positive definite operator (a `SparseOperator`, or anything
     `nativax.as_sparse_operator` accepts), via CHOLMOD; differentiable wrt the operator's values (forward and
     reverse) by selected inversion, and `vmap`-able. The factorization is the cached one a CHOLMOD solve of the
-    same matrix uses. Raises (also under jit) when A is not positive definite or not symmetric."""
+    same matrix uses. Raises (also under jit) when A is not positive definite or not symmetric.
+
+    A held CHOLMOD `NumericHandle` (from `nativax.cholmod.factor` or `nativax.gaussian.update`) gives its
+    log det eagerly from the factor, without refactorizing (not differentiable: the handle is data)."""
+    if isinstance(operator, NumericHandle):
+        return handle_logdet(operator)
     op = _Solver._operator(operator)
     values = jnp.asarray(op.values)
     if jnp.issubdtype(values.dtype, jnp.integer) or values.dtype == jnp.bool_:
