@@ -16,7 +16,7 @@ namespace nativax {
 template <typename E>
 ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi::AnyBuffer values,
                              ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                             ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::Buffer<ffi::F64>> info,
+                             ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::AnyBuffer> info,
                              int64_t mode, int64_t condest) {
   const Pattern& p = *s->pattern;
   auto vd = values.dimensions();
@@ -36,6 +36,7 @@ ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi
   if (!bc) return bc.error();
   if (prod(ob) != static_cast<int64_t>(status->element_count())) return invalid("status has the wrong size");
   if (prod(ob) * kInfoFields != static_cast<int64_t>(info->element_count())) return invalid("info has the wrong size");
+  std::vector<double> info_d(info->element_count());
   const int64_t nnz = p.coo_nnz();
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
     constexpr bool kComplex = !std::is_floating_point_v<T>;
@@ -50,16 +51,16 @@ ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi
       return st;
     };
     solve_batched<T>(provider, prod(vb), *bc, reinterpret_cast<const T*>(b.untyped_data()),
-                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), info->typed_data(),
+                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), info_d.data(),
                      condest != 0, p.n, bd.back(), static_cast<int>(mode));
-    return ffi::Error::Success();
+    return store_info(info_d, info);
   });
 }
 
 template <typename E>
 ffi::Error solve_coo(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::AnyBuffer values,
                      ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
-                     ffi::Result<ffi::Buffer<ffi::F64>> info, int64_t mode, int64_t condest) {
+                     ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest) {
   auto nnz = coo_nnz(rows, cols);
   if (!nnz) return nnz.error();
   auto bd = b.dimensions();
@@ -73,7 +74,7 @@ ffi::Error solve_coo(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi
 template <typename E>
 ffi::Error solve_symbolic(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer values, ffi::AnyBuffer b,
                           ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
-                          ffi::Result<ffi::Buffer<ffi::F64>> info, int64_t mode, int64_t condest) {
+                          ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest) {
   auto id = handle_id(handle_words);
   if (!id) return id.error();
   std::string err;
@@ -84,7 +85,7 @@ ffi::Error solve_symbolic(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer val
 
 template <typename E>
 ffi::Error solve_numeric(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                         ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::Buffer<ffi::F64>> info,
+                         ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::AnyBuffer> info,
                          int64_t mode, int64_t condest) {
   auto id = handle_id(handle_words);
   if (!id) return id.error();

@@ -20,7 +20,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(UmfpackSolve, solve_coo_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("condest"));
 
@@ -31,7 +31,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(UmfpackSolveSymbolic, solve_symbolic_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("condest"));
 
@@ -41,7 +41,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(UmfpackSolveNumeric, solve_numeric_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("condest"));
 

@@ -2,8 +2,8 @@
 values (Lv, nnz), right-hand sides (Lb, n, k) with Lv, Lb in {1, L}. Batching under `jax.vmap` uses
 `expand_dims`, which the native side broadcasts, so a vmapped solve is one native call.
 
-Every call returns `(x, status, info)`: `status` int32 per batch element (`_core.status`), `info` float64
-`(L, INFO_FIELDS)` per batch element: rcond, condest (only with `condest=True`), reciprocal pivot growth,
+Every call returns `(x, status, info)`: `status` int32 per batch element (`_core.status`), `info` float64 (float32
+without x64) `(L, INFO_FIELDS)` per batch element: rcond, condest (only with `condest=True`), reciprocal pivot growth,
 factor entries, cache hit (`native/common/status.h`, `_core.status.INFO_*`)."""
 
 import jax
@@ -21,7 +21,7 @@ def _out(values_batch: int, b: jax.Array) -> tuple[jax.ShapeDtypeStruct, ...]:
     return (
         jax.ShapeDtypeStruct((batch, *b.shape[1:]), b.dtype),
         jax.ShapeDtypeStruct((batch,), jnp.int32),
-        jax.ShapeDtypeStruct((batch, INFO_FIELDS), jnp.float64),
+        jax.ShapeDtypeStruct((batch, INFO_FIELDS), jnp.float64 if jax.config.jax_enable_x64 else jnp.float32),
     )
 
 
