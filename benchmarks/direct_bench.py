@@ -21,10 +21,10 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import direct_batch_rows  # noqa: E402  (benchmarks/direct_batch_rows.py: single / 50 sets / vmap 16 / grad)
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
-import direct_batch_rows  # noqa: E402  (benchmarks/direct_batch_rows.py: single / 50 sets / vmap 16 / grad)
 import problems  # noqa: E402  (benchmarks/problems.py: the shared P1-P5 builders)
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla

@@ -69,7 +69,7 @@ def test_blas_thread_policy_restores_the_library_setting():
     b = np.arange(a.shape[0], dtype=float)
     for solver in (nativax.CHOLMOD(), nativax.UMFPACK()):
         nativax.clear_caches()
-        xs = jax.vmap(lambda v: lx.linear_solve(nativax.SparseOperator(v, op.pattern, SPD_TAGS), b, solver).value)(vs)
+        xs = jax.vmap(lambda v, s=solver: lx.linear_solve(nativax.SparseOperator(v, op.pattern, SPD_TAGS), b, s).value)(vs)
         for k in (0, 5):
             np.testing.assert_allclose(xs[k], np.linalg.solve(a.toarray() * float(vs[k, 0] / vs[0, 0]), b),
                                        rtol=1e-10)

@@ -21,7 +21,7 @@ def _out(values_batch: int, b: jax.Array) -> tuple[jax.ShapeDtypeStruct, ...]:
     return (
         jax.ShapeDtypeStruct((batch, *b.shape[1:]), b.dtype),
         jax.ShapeDtypeStruct((batch,), jnp.int32),
-        jax.ShapeDtypeStruct((batch, INFO_FIELDS), jnp.float64 if jax.config.jax_enable_x64 else jnp.float32),
+        jax.ShapeDtypeStruct((batch, INFO_FIELDS), jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32),
     )
 
 
@@ -36,7 +36,8 @@ def solve(
 ) -> tuple[Inexact[Array, "l n k"], Int[Array, " l"], Float[Array, "l f"]]:
     """Solve op(A) x = b with a cache-managed factorization; returns (x, status, info)."""
     call = jax.ffi.ffi_call(engine.target("solve"), _out(values.shape[0], b), vmap_method="expand_dims")
-    return call(rows, cols, values, b, mode=np.int64(mode), condest=np.int64(condest))
+    x, status, info = call(rows, cols, values, b, mode=np.int64(mode), condest=np.int64(condest))
+    return x, status, info
 
 
 def solve_symbolic(
@@ -45,7 +46,8 @@ def solve_symbolic(
     """As `solve`, with the pattern and ordering taken from a symbolic handle; `words` is the handle's (2,)
     uint32 operand (may be traced)."""
     call = jax.ffi.ffi_call(engine.target("solve_symbolic"), _out(values.shape[0], b), vmap_method="expand_dims")
-    return call(words, values, b, mode=np.int64(mode), condest=np.int64(condest))
+    x, status, info = call(words, values, b, mode=np.int64(mode), condest=np.int64(condest))
+    return x, status, info
 
 
 def solve_numeric(
@@ -53,4 +55,5 @@ def solve_numeric(
 ) -> tuple[Array, Array, Array]:
     """Solve with a held numeric factorization; `words` is the handle's (2,) uint32 operand (may be traced)."""
     call = jax.ffi.ffi_call(engine.target("solve_numeric"), _out(1, b), vmap_method="expand_dims")
-    return call(words, b, mode=np.int64(mode), condest=np.int64(condest))
+    x, status, info = call(words, b, mode=np.int64(mode), condest=np.int64(condest))
+    return x, status, info

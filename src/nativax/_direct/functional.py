@@ -47,7 +47,7 @@ def run_native(
 
 def linear_solve(
     matvec: Callable[[Array], Array],
-    native: Callable[[Array, int], tuple[Array, Array]],
+    native: Callable[[Array, int], tuple[Array, Array, Array]],
     b3: Array,
     transpose: bool,
     split: bool,

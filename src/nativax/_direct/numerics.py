@@ -3,6 +3,7 @@ estimate, iterative refinement with normwise backward errors, and errors that na
 failing batch members. Used by `AbstractDirectSolver.compute` (and the threshold by the functional API)."""
 
 import sys
+import types
 from collections.abc import Callable
 
 import jax
@@ -93,7 +94,7 @@ def lineax_throw() -> bool:
     """Whether the enclosing `lx.linear_solve` was called with `throw=True`. lineax does not pass `throw` to
     `compute`, so the solver reads it from lineax's `_linear_solve_impl` frame (trace time only); when that
     frame is not found (a future lineax), False: lineax's own error still fires, only our details are lost."""
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     for _ in range(16):
         if frame is None:
             return False
