@@ -1,6 +1,7 @@
 """Sparse direct engines side by side: KLU, CHOLMOD, UMFPACK and Auto in nativax, scipy's `splu`, and each
-SuiteSparse library called directly from C++ (the floor), on P1 (2-D Poisson, n = 250k), 3-D Poisson 40^3 and
-47^3, P2 (nonsymmetric banded) and a circuit-like matrix with many BTF blocks. Prints one table of medians of
+SuiteSparse library called directly from C++ (the floor), on P1 (2-D Poisson, n = 250k, tagged SPD and
+untagged), 3-D Poisson 40^3 and 47^3, P2 (nonsymmetric banded) and a circuit-like matrix with many BTF blocks;
+then the batched rows (`direct_batch_rows.py`: single / 50 value sets / vmap of 16 / 16 sequential / grad). Prints one table of medians of
 analyze + factor + solve for a new matrix (caches cleared before every repeat), ratios, factor memory, and the
 cost of a gradient through CHOLMOD/UMFPACK relative to the forward solve.
 
@@ -20,6 +21,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import direct_batch_rows  # noqa: E402  (benchmarks/direct_batch_rows.py: single / 50 sets / vmap 16 / grad)
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -132,11 +134,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="repeats per cell (median)")
     ap.add_argument("--rows", default="", help="comma-separated substrings selecting rows, e.g. 'P1,P2'")
     ap.add_argument("--reps-3d", type=int, default=None, help="repeats on the 3-D rows (default: --reps)")
+    ap.add_argument("--batch-only", action="store_true", help="only the batched / repeated rows (issue 20)")
+    ap.add_argument("--no-batch", action="store_true", help="skip the batched / repeated rows")
     args = ap.parse_args()
     q = args.quick
     reps = 1 if q else args.reps
+    if args.batch_only:
+        direct_batch_rows.print_table(direct_batch_rows.run(q, reps))
+        return
     rows = [
         ("P1 2-D Poisson", problems.poisson2d(60 if q else 500), True),
+        ("P1 untagged", problems.poisson2d(60 if q else 500), False),
         ("3-D Poisson 40^3", poisson3d(12 if q else 40), True),
         ("3-D Poisson 47^3", poisson3d(14 if q else 47), True),
         ("P2 banded nonsym", problems.banded_random(2_000 if q else 20_000), False),
@@ -226,6 +234,8 @@ def main() -> None:
     print("\ngradient of sum(A^{-1} b) wrt values (forward + adjoint on one factorization), median ms")
     for name, eng, fwd, gm, nf in grads:
         print(f"  {name:18} {eng:8} forward {fwd:9.0f}  grad {gm:9.0f}  ratio {gm / fwd:.2f}  factorizations {nf}")
+    if not args.no_batch:
+        direct_batch_rows.print_table(direct_batch_rows.run(q, reps))
 
 
 if __name__ == "__main__":

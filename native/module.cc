@@ -11,6 +11,7 @@
 #include "coloring/bindings.h"
 #include "common/bind_engine.h"
 #include "common/registry.h"
+#include "common/blas_threads.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
 #include "klu/factorization.h"
@@ -81,6 +82,10 @@ NB_MODULE(_nativax, m) {
   m.attr("STATUS_FAILED") = static_cast<int>(nativax::kFailed);
   m.attr("STATUS_NOT_POSITIVE_DEFINITE") = static_cast<int>(nativax::kNotPositiveDefinite);
   m.attr("STATUS_NOT_SYMMETRIC") = static_cast<int>(nativax::kNotSymmetric);
+  m.attr("STATUS_NUMERICALLY_SINGULAR") = static_cast<int>(nativax::kNumericallySingular);
+  m.attr("INFO_FIELDS") = static_cast<int>(nativax::kInfoFields);
+  m.def("blas_thread_control", &nativax::blas_thread_control);
+  m.def("blas_num_threads", &nativax::blas_num_threads);
   m.attr("MODE_A") = static_cast<int>(nativax::kModeA);
   m.attr("MODE_T") = static_cast<int>(nativax::kModeT);
   m.attr("MODE_H") = static_cast<int>(nativax::kModeH);

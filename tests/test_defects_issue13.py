@@ -220,9 +220,9 @@ def test_bfloat16_values_are_computed_in_double():
     np.testing.assert_allclose(np.asarray(x, np.float64), [0.5, 1 / 6], rtol=1e-2)
 
 
-def test_empty_batch_is_a_clear_error():
-    with pytest.raises(ValueError, match="empty batch"):
-        klu.solve(R, C, np.zeros((0, 3)), np.ones(2))
+def test_empty_batch_solves_to_an_empty_result():
+    # lineax's convention (issue 20): an empty batch is solved, not an error.
+    assert klu.solve(R, C, np.zeros((0, 3)), np.ones(2)).shape == (0, 2)
 
 
 def test_negation_flips_definiteness_tags():

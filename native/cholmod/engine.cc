@@ -164,12 +164,33 @@ std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern
 
 namespace {
 
+// The Hermitian (symmetric) part (A + A^H) / 2 of values that passed `symmetric`: rounding-level asymmetry,
+// and a rounding-level imaginary part on the diagonal (what products of operators leave), are removed
+// instead of reaching CHOLMOD, which reads one triangle and would treat an imaginary diagonal as indefinite.
+std::vector<double> hermitian_part(const Symbolic& s, const std::vector<double>& v, bool cplx) {
+  std::vector<double> h(v.size());
+  const Pattern& p = *s.pattern;
+  for (int64_t q = 0; q < p.csc_nnz(); ++q) {
+    const int32_t m = s.mirror[q];
+    if (cplx) {
+      h[2 * q] = 0.5 * (v[2 * q] + v[2 * m]);
+      h[2 * q + 1] = 0.5 * (v[2 * q + 1] - v[2 * m + 1]);  // zero on the diagonal (m == q)
+    } else {
+      h[q] = 0.5 * (v[q] + v[m]);
+    }
+  }
+  return h;
+}
+
+size_t factor_entries(const cholmod_factor* L) { return L->is_super ? L->xsize : L->nzmax; }
+
 // Factorize `values` into `L` (symbolic or numeric, refactored in place).
 int32_t factorize(const Symbolic& s, bool cplx, const std::vector<double>& values, cholmod_factor* L,
                   double* rcond) {
   if (!symmetric(s, values, cplx)) return kNotSymmetric;
+  const std::vector<double> herm = hermitian_part(s, values, cplx);
   Common c;
-  cholmod_sparse A = view(*s.pattern, values.data(), cplx);
+  cholmod_sparse A = view(*s.pattern, herm.data(), cplx);
   int ok = cholmod_factorize(&A, L, &c.c);
   if (c.c.status == CHOLMOD_NOT_POSDEF || (ok && L->minor < L->n)) return kNotPositiveDefinite;
   if (!ok || c.c.status < CHOLMOD_OK) return kFailed;
@@ -203,6 +224,7 @@ int32_t Engine::factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vecto
   n->symbolic = s;
   n->is_complex = cplx;
   n->native_bytes = factor_bytes(n->L);
+  n->factor_nnz = static_cast<int64_t>(factor_entries(n->L));
   n->values = std::move(values);
   n->hash = hash;
   *out = std::move(n);
@@ -213,6 +235,7 @@ int32_t Engine::refactor(Numeric* n, std::vector<double> values, uint64_t hash) 
   int32_t st = factorize(*n->symbolic, n->is_complex, values, n->L, &n->rcond);
   if (st != kOk) return st;
   n->native_bytes = factor_bytes(n->L);
+  n->factor_nnz = static_cast<int64_t>(factor_entries(n->L));
   n->values = std::move(values);
   n->hash = hash;
   n->refactors += 1;

@@ -20,7 +20,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolve, solve_coo_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Attr<int64_t>("mode"));
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("condest"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveSymbolic, solve_symbolic_impl,
                               ffi::Ffi::Bind()
@@ -29,7 +31,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveSymbolic, solve_symbolic_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Attr<int64_t>("mode"));
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("condest"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveNumeric, solve_numeric_impl,
                               ffi::Ffi::Bind()
@@ -37,6 +41,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CholmodSolveNumeric, solve_numeric_impl,
                                   .Arg<ffi::AnyBuffer>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Ret<ffi::Buffer<ffi::S32>>()
-                                  .Attr<int64_t>("mode"));
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("condest"));
 
 }  // namespace nativax::cholmod

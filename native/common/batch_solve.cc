@@ -1,11 +1,13 @@
 #include "common/batch_solve.h"
 #include "common/status.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <limits>
 #include <type_traits>
 
+#include "common/blas_threads.h"
 #include "common/thread_pool.h"
 
 namespace nativax {
@@ -84,7 +86,7 @@ ffi::ErrorOr<Broadcast> broadcast(const std::vector<int64_t>& v_batch, const std
 
 template <typename T>
 void solve_batched(const FactorizationProvider& provider, int64_t n_value_sets, const Broadcast& bc,
-                   const T* b, T* x, int32_t* status, int64_t n, int64_t k, int mode) {
+                   const T* b, T* x, int32_t* status, double* info, bool condest, int64_t n, int64_t k, int mode) {
   const std::vector<int64_t>& v_index = bc.v_index;
   const std::vector<int64_t>& b_index = bc.b_index;
   using Tr = Traits<T>;
@@ -96,11 +98,22 @@ void solve_batched(const FactorizationProvider& provider, int64_t n_value_sets, 
   for (int64_t vi = 0; vi < n_value_sets; ++vi) {
     if (!groups[vi].empty()) active.push_back(vi);
   }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Batch-parallel: one factorization per worker, BLAS single-threaded in each (no P^2 threads on P cores).
+  const bool batch_parallel = active.size() > 1 && pool_concurrency() > 1;
+  SerialBlasScope outer(batch_parallel);
   parallel_for(static_cast<int64_t>(active.size()), [&](int64_t a) {
+    SerialBlasScope inner(batch_parallel);  // thread-local BLAS controls act in the worker's own thread
     const auto& group = groups[active[a]];
     std::shared_ptr<Factorization> num;
-    int32_t st = provider(active[a], &num);
+    bool hit = false;
+    int32_t st = provider(active[a], &num, &hit);
     if (st == kOk && Tr::kComplex != num->complex_values()) st = kFailed;  // guarded by the Python layer
+    if (info) {
+      double d[kInfoFields] = {nan, nan, nan, nan, hit ? 1.0 : 0.0};
+      if (st == kOk) num->diagnostics(d, condest);
+      for (int64_t o : group) std::copy(d, d + kInfoFields, info + o * kInfoFields);
+    }
     std::vector<int64_t> good;
     for (int64_t o : group) {
       const T* src = b + b_index[o] * block;
@@ -147,7 +160,7 @@ void solve_batched(const FactorizationProvider& provider, int64_t n_value_sets, 
       bool finite = true;
       for (int64_t i = 0; i < block && finite; ++i) finite = Tr::finite(dst[i]);
       if (!finite) {
-        status[good[g]] = kSingular;
+        status[good[g]] = kNumericallySingular;
         fill_nan(dst, block);
       }
     }
@@ -156,7 +169,7 @@ void solve_batched(const FactorizationProvider& provider, int64_t n_value_sets, 
 
 #define NATIVAX_INSTANTIATE(T)                                                                          \
   template void solve_batched<T>(const FactorizationProvider&, int64_t, const Broadcast&, const T*, T*, int32_t*, \
-                                 int64_t, int64_t, int);
+                                 double*, bool, int64_t, int64_t, int);
 NATIVAX_INSTANTIATE(float)
 NATIVAX_INSTANTIATE(double)
 NATIVAX_INSTANTIATE(std::complex<float>)

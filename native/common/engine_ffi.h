@@ -16,7 +16,8 @@ namespace nativax {
 template <typename E>
 ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi::AnyBuffer values,
                              ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                             ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t mode) {
+                             ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::AnyBuffer> info,
+                             int64_t mode, int64_t condest) {
   const Pattern& p = *s->pattern;
   auto vd = values.dimensions();
   auto bd = b.dimensions();
@@ -34,30 +35,32 @@ ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi
   auto bc = broadcast(vb, dims_of(bd, 2), ob);
   if (!bc) return bc.error();
   if (prod(ob) != static_cast<int64_t>(status->element_count())) return invalid("status has the wrong size");
+  if (prod(ob) * kInfoFields != static_cast<int64_t>(info->element_count())) return invalid("info has the wrong size");
+  std::vector<double> info_d(info->element_count());
   const int64_t nnz = p.coo_nnz();
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
     constexpr bool kComplex = !std::is_floating_point_v<T>;
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
-    FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out) -> int32_t {
+    FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out, bool* hit) -> int32_t {
       std::vector<double> csc;
       if (!coo_to_csc(p, vals + vi * nnz, &csc)) return kNonFiniteMatrix;
       const uint64_t h = values_hash(csc);
       std::shared_ptr<typename E::Numeric> num;
-      int32_t st = LruCache<E>::instance().numeric(s, kComplex, std::move(csc), h, &num);
+      int32_t st = LruCache<E>::instance().numeric(s, kComplex, std::move(csc), h, &num, hit);
       *out = num;
       return st;
     };
     solve_batched<T>(provider, prod(vb), *bc, reinterpret_cast<const T*>(b.untyped_data()),
-                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), p.n, bd.back(),
-                     static_cast<int>(mode));
-    return ffi::Error::Success();
+                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), info_d.data(),
+                     condest != 0, p.n, bd.back(), static_cast<int>(mode));
+    return store_info(info_d, info);
   });
 }
 
 template <typename E>
 ffi::Error solve_coo(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::AnyBuffer values,
                      ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
-                     int64_t mode) {
+                     ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest) {
   auto nnz = coo_nnz(rows, cols);
   if (!nnz) return nnz.error();
   auto bd = b.dimensions();
@@ -65,29 +68,31 @@ ffi::Error solve_coo(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi
   std::string err;
   auto s = LruCache<E>::instance().symbolic(bd[bd.size() - 2], rows.typed_data(), cols.typed_data(), *nnz, &err);
   if (!s) return invalid(err);
-  return solve_on_symbolic<E>(s, values, b, x, status, mode);
+  return solve_on_symbolic<E>(s, values, b, x, status, info, mode, condest);
 }
 
 template <typename E>
 ffi::Error solve_symbolic(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer values, ffi::AnyBuffer b,
-                          ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t mode) {
+                          ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
+                          ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest) {
   auto id = handle_id(handle_words);
   if (!id) return id.error();
   std::string err;
   auto s = get_symbolic<E>(*id, &err);
   if (!s) return invalid(err);
-  return solve_on_symbolic<E>(s, values, b, x, status, mode);
+  return solve_on_symbolic<E>(s, values, b, x, status, info, mode, condest);
 }
 
 template <typename E>
 ffi::Error solve_numeric(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x,
-                         ffi::Result<ffi::Buffer<ffi::S32>> status, int64_t mode) {
+                         ffi::Result<ffi::Buffer<ffi::S32>> status, ffi::Result<ffi::AnyBuffer> info,
+                         int64_t mode, int64_t condest) {
   auto id = handle_id(handle_words);
   if (!id) return id.error();
   std::string err;
   auto num = get_numeric<E>(*id, &err);
   if (!num) return invalid(err);
-  return solve_held(num, num->pattern().n, b, x, status, mode);
+  return solve_held(num, num->pattern().n, b, x, status, info, mode, condest);
 }
 
 }  // namespace nativax

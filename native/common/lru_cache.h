@@ -101,8 +101,10 @@ class LruCache {
 
   // Find or build the numeric factorization of `values` (CSC order) on `s`. On a miss with a full cache whose
   // least-recently-used entry has the same analysis and is idle, that entry is refactored in place.
+  // *hit (when given): whether the factorization was found (or joined) rather than computed by this call.
   int32_t numeric(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
-                  std::shared_ptr<Numeric>* out) {
+                  std::shared_ptr<Numeric>* out, bool* hit = nullptr) {
+    if (hit) *hit = true;
     std::shared_ptr<Numeric> recycled;
     std::shared_ptr<NumericBuild> build;
     {
@@ -125,6 +127,7 @@ class LruCache {
         }
       }
       num_stats_.misses += 1;
+      if (hit) *hit = false;
       if (capacity_ > 0) {
         build = std::make_shared<NumericBuild>(s.get(), cplx, hash, values);
         num_building_.push_back(build);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/hash.h"
 
@@ -97,6 +98,7 @@ int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double
   n->rcond = c.c.rcond;
   n->fresh_rcond = n->rcond;
   n->fresh_rgrowth = rgrowth(p, s->sym, num, cplx, values.data());
+  n->rgrowth = n->fresh_rgrowth;
   n->values = std::move(values);
   n->hash = hash;
   *out = std::move(n);
@@ -110,7 +112,7 @@ int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
   bool ok = n->num != nullptr &&
             (n->is_complex ? klu_z_refactor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, n->num, &c.c)
                            : klu_refactor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, n->num, &c.c));
-  double rc = 0.0;
+  double rc = 0.0, rg = 0.0;
   if (ok) {
     if (n->is_complex) {
       klu_z_rcond(s->sym, n->num, &c.c);
@@ -120,12 +122,13 @@ int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
     rc = c.c.rcond;
     ok = std::isfinite(rc) && rc > 0.0 && rc >= kRefactorRcondBound * n->fresh_rcond;
     if (ok) {
-      const double rg = rgrowth(p, s->sym, n->num, n->is_complex, values.data());
+      rg = rgrowth(p, s->sym, n->num, n->is_complex, values.data());
       ok = std::isfinite(rg) && rg > 0.0 && rg >= kRefactorGrowthBound * n->fresh_rgrowth;
     }
   }
   if (ok) {
     n->rcond = rc;
+    n->rgrowth = rg;
     n->values = std::move(values);
     n->hash = hash;
     n->refactors += 1;
@@ -139,11 +142,21 @@ int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
   n->rcond = fresh->rcond;
   n->fresh_rcond = fresh->fresh_rcond;
   n->fresh_rgrowth = fresh->fresh_rgrowth;
+  n->rgrowth = fresh->rgrowth;
   n->native_bytes = fresh->native_bytes;
   n->factor_nnz = fresh->factor_nnz;
   n->values = std::move(fresh->values);
   n->hash = hash;
   return kOk;
+}
+
+double Numeric::condition_estimate() {
+  std::lock_guard<std::mutex> lock(mu);  // klu_condest uses the numeric object's workspace
+  Common c;
+  auto* p = const_cast<Pattern*>(symbolic->pattern.get());
+  int ok = is_complex ? klu_z_condest(p->Ap.data(), values.data(), symbolic->sym, num, &c.c)
+                      : klu_condest(p->Ap.data(), values.data(), symbolic->sym, num, &c.c);
+  return ok ? c.c.condest : std::numeric_limits<double>::quiet_NaN();
 }
 
 int32_t Numeric::solve_inplace(int mode, double* work, int64_t nrhs) {

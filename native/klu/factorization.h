@@ -41,6 +41,7 @@ struct Numeric : FactorizationBase<Symbolic> {
   double fresh_rgrowth = 0.0;
   ~Numeric() override;
   int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
+  double condition_estimate() override;  // klu_condest: KLU's 1-norm estimate (a few solves)
 };
 
 // Full numeric factorization. On kOk, *out holds a fresh Numeric.

@@ -48,7 +48,7 @@ int32_t status_of(int st) {
 
 // The numeric object from `values` on `s` (nullptr with a status when singular or failed).
 int32_t numeric(Symbolic* s, bool cplx, const std::vector<double>& values, void** out, double* rcond,
-                size_t* bytes) {
+                size_t* bytes, int64_t* factor_nnz) {
   int32_t st = kOk;
   void* sym = s->get(cplx, &st);
   if (!sym) return st;
@@ -66,6 +66,7 @@ int32_t numeric(Symbolic* s, bool cplx, const std::vector<double>& values, void*
   *out = num;
   *rcond = info[UMFPACK_RCOND];
   *bytes = static_cast<size_t>(info[UMFPACK_NUMERIC_SIZE] * info[UMFPACK_SIZE_OF_UNIT]);
+  *factor_nnz = static_cast<int64_t>(info[UMFPACK_LNZ] + info[UMFPACK_UNZ]);
   return kOk;
 }
 
@@ -120,7 +121,7 @@ int32_t Engine::factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vecto
   if (s->pattern->csc_nnz() == 0) return kSingular;
   auto n = std::make_shared<Numeric>();
   n->is_complex = cplx;
-  int32_t st = numeric(s.get(), cplx, values, &n->num, &n->rcond, &n->native_bytes);
+  int32_t st = numeric(s.get(), cplx, values, &n->num, &n->rcond, &n->native_bytes, &n->factor_nnz);
   if (st != kOk) return st;
   n->symbolic = s;
   n->values = std::move(values);
@@ -133,12 +134,14 @@ int32_t Engine::refactor(Numeric* n, std::vector<double> values, uint64_t hash) 
   void* fresh = nullptr;
   double rcond = 0.0;
   size_t bytes = 0;
-  int32_t st = numeric(n->symbolic.get(), n->is_complex, values, &fresh, &rcond, &bytes);
+  int64_t fnnz = 0;
+  int32_t st = numeric(n->symbolic.get(), n->is_complex, values, &fresh, &rcond, &bytes, &fnnz);
   if (st != kOk) return st;
   free_numeric(&n->num, n->is_complex);
   n->num = fresh;
   n->rcond = rcond;
   n->native_bytes = bytes;
+  n->factor_nnz = fnnz;
   n->values = std::move(values);
   n->hash = hash;
   n->refactors += 1;

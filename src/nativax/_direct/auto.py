@@ -17,6 +17,7 @@ from typing import Any
 
 import equinox as eqx
 import lineax as lx
+import numpy as np
 
 from .._core.convert import as_sparse_operator
 from .._core.native import lib
@@ -25,6 +26,7 @@ from . import functional as _f
 from .base import AbstractDirectSolver
 from .cholmod.solver import CHOLMOD
 from .engine import KLU as _KLU_ENGINE
+from .numerics import DEFAULT_RCOND_MIN
 from .umfpack.solver import UMFPACK
 
 _DECISIONS: OrderedDict[Any, tuple[str, str]] = OrderedDict()
@@ -32,10 +34,10 @@ _LOCK = threading.Lock()
 _MAX_DECISIONS = 256
 
 
-def _solver(name: str) -> AbstractDirectSolver:
+def _solver(name: str, **numerics) -> AbstractDirectSolver:
     from .klu.solver import KLU
 
-    return {"klu": KLU, "cholmod": CHOLMOD, "umfpack": UMFPACK}[name]()
+    return {"klu": KLU, "cholmod": CHOLMOD, "umfpack": UMFPACK}[name](**numerics)
 
 
 class _AutoState(eqx.Module):
@@ -51,10 +53,22 @@ class Auto(lx.AbstractLinearSolver[_AutoState]):
     """KLU when the number of BTF blocks is at least this fraction of n."""
     fill_ratio: float = eqx.field(static=True, default=4.0)
     """KLU when KLU's AMD estimate (nnz(L) + nnz(U)) / nnz(A) is at most this."""
+    refine: int = eqx.field(static=True, default=0)
+    """Passed to the chosen solver (see `nativax.KLU.refine`)."""
+    refine_tol: float = eqx.field(static=True, default=float(np.finfo(np.float64).eps))
+    """Passed to the chosen solver."""
+    rcond_min: float = eqx.field(static=True, default=DEFAULT_RCOND_MIN)
+    """Passed to the chosen solver."""
+    condest: bool = eqx.field(static=True, default=False)
+    """Passed to the chosen solver."""
 
     def choose(self, operator: lx.AbstractLinearOperator) -> tuple[AbstractDirectSolver, str]:
         """The solver Auto uses for `operator` and why (decided once per pattern and tag set; eager or traced)."""
         op = as_sparse_operator(operator)
+        numerics = {"refine": self.refine, "refine_tol": self.refine_tol, "rcond_min": self.rcond_min,
+                    "condest": self.condest}
+        if op.pattern.shape == (0, 0):
+            return _solver("klu", **numerics), "empty (0 x 0) system: nothing to factor"
         op.pattern.require_square("Auto")
         psd = lx.is_positive_semidefinite(operator) or lx.is_positive_semidefinite(op)
         key = (op.pattern, psd, self.btf_fraction, self.fill_ratio)
@@ -68,7 +82,7 @@ class Auto(lx.AbstractLinearSolver[_AutoState]):
                 _DECISIONS[key] = hit
                 while len(_DECISIONS) > _MAX_DECISIONS:
                     _DECISIONS.popitem(last=False)
-        return _solver(hit[0]), hit[1]
+        return _solver(hit[0], **numerics), hit[1]
 
     def _decide(self, pattern: SparsityPattern, psd: bool) -> tuple[str, str]:
         n = pattern.shape[0]

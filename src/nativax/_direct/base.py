@@ -33,8 +33,19 @@ from .._core.convert import as_sparse_operator
 from .._core.handles import NumericHandle, SymbolicHandle
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
-from .._core.status import MODE_A, MODE_T, to_result
-from . import ffi, shapes
+from .._core.status import (
+    INFO_CACHE_HIT,
+    INFO_CONDEST,
+    INFO_FACTOR_NNZ,
+    INFO_FIELDS,
+    INFO_RCOND,
+    INFO_RGROWTH,
+    MODE_A,
+    MODE_T,
+    OK,
+    to_result,
+)
+from . import ffi, numerics, shapes
 from . import functional as _f
 from .engine import Engine
 
@@ -68,6 +79,20 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
     optimistix builds is materialised on this pattern by coloring, with no sparsity detection. Must be a
     superset of the true pattern: one extra product with a random vector checks it, and a missing entry raises
     an error naming `pattern=`."""
+    refine: int = eqx.field(static=True, default=0)
+    """Iterative refinement: at most this many corrections x += A^{-1}(b - A x) per solve (and per batch
+    member, and in the adjoint solve), stopping at `refine_tol`; a correction that does not lower the backward
+    error is rejected, so refinement never returns a worse answer. `stats` gains `refine_steps` and
+    `backward_error`. 0 (default): off."""
+    refine_tol: float = eqx.field(static=True, default=float(np.finfo(np.float64).eps))
+    """Stop refining once the normwise backward error ||b - A x|| / (||A|| ||x|| + ||b||) (inf-norms) is at
+    most this."""
+    rcond_min: float = eqx.field(static=True, default=numerics.DEFAULT_RCOND_MIN)
+    """Report NUMERICALLY_SINGULAR (`RESULTS.singular`) when the reciprocal condition estimate is below this
+    (default: float64 machine epsilon; 0 turns the check off). See docs/numerics.md."""
+    condest: bool = eqx.field(static=True, default=False)
+    """Always compute the 1-norm condition estimate (`stats["condest"]`; a few extra solves once per
+    factorization). Without it, it is computed only when the cheap pivot ratio is below 1e-10."""
 
     engine: ClassVar[Engine]
 
@@ -80,6 +105,13 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         for h in (self.symbolic, self.numeric):
             if h is not None and h.engine != self.engine.name:
                 raise TypeError(f"{name}: the held handle was made by {h.engine.upper()}, not {name}")
+        if not isinstance(self.refine, (int, np.integer)) or isinstance(self.refine, bool) or self.refine < 0:
+            raise ValueError(f"nativax.{name}: `refine` must be a non-negative int (correction steps), got "
+                             f"{self.refine!r}")
+        for arg in ("refine_tol", "rcond_min"):
+            v = getattr(self, arg)
+            if not isinstance(v, (int, float, np.floating)) or isinstance(v, bool) or not (0 <= v < 1):
+                raise ValueError(f"nativax.{name}: `{arg}` must be a float in [0, 1), got {v!r}")
 
     # ---- operator checks ------------------------------------------------------------------------------
     @classmethod
@@ -91,6 +123,8 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
 
     @classmethod
     def _check_pattern(cls, pattern: SparsityPattern) -> None:
+        if pattern.shape == (0, 0):
+            return  # an empty system: solved without the engine (lineax's convention)
         pattern.require_square(cls.engine.label)
         if cls.engine.cholesky and not pattern.is_structurally_symmetric:
             raise ValueError(
@@ -142,45 +176,77 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         vector = packing.ravel(vector, state.packed, self.engine.label)
         n = state.pattern.shape[0]
         values = state.values
+        out_dtype = packing.promote(values.dtype, vector.dtype)
+        if n == 0:  # 0 x 0: the empty solution, successful, as lx.LU gives
+            return packing.unravel(jnp.zeros((0,), out_dtype), state.packed), lx.RESULTS.successful, \
+                self._stats(state, None, None)
         if state.conjugated:  # conj(A) x = b  <=>  A conj(x) = conj(b)
             vector = vector.conj()
         mode = MODE_T if state.transposed else MODE_A
         vdt, bdt, split = shapes.compute_dtypes(values, vector)
-        b3 = vector.astype(bdt).reshape(1, n, 1)
-        if split:
-            b3 = jnp.concatenate([b3.real, b3.imag], axis=-1)
-        x, status = self._native(values.astype(vdt)[None], b3, mode, state.pattern)
-        x = x[0]
-        if split:
-            x = jax.lax.complex(x[:, :1], x[:, 1:])
-        x = x[:, 0]
+        v2 = values.astype(vdt)[None]
+
+        def solve(rhs):
+            b3 = rhs.astype(bdt).reshape(1, n, 1)
+            if split:
+                b3 = jnp.concatenate([b3.real, b3.imag], axis=-1)
+            x, status, info = self._native(v2, b3, mode, state.pattern)
+            x = x[0]
+            if split:
+                x = jax.lax.complex(x[:, :1], x[:, 1:])
+            return x[:, 0], status[0], info[0]
+
+        x, status, info = solve(vector)
+        status = numerics.threshold(status, info, self.rcond_min)
+        x = jnp.where(status == OK, x, jnp.nan)
+        stats = self._stats(state, status, info)
+        if self.refine > 0:
+            rows, cols = state.pattern.rows, state.pattern.cols
+            if state.transposed:
+                rows, cols = cols, rows
+            mv_dtype = packing.promote(vdt, bdt)
+            vals = values.astype(mv_dtype)[None]
+            matvec = lambda y: _f.dot_ref(rows, cols, vals, y.astype(mv_dtype)[None, :, None], n)[0, :, 0]  # noqa: E731
+            norm_a = numerics.inf_norm(values.astype(mv_dtype), rows, n)
+            x, steps, berr = numerics.refine(lambda r: solve(r)[0], matvec, norm_a, vector.astype(mv_dtype),
+                                             x.astype(mv_dtype), self.refine, self.refine_tol)
+            stats["refine_steps"] = steps
+            stats["backward_error"] = berr
         if self.numeric is not None and not self.frozen:
             x = self._check_same_values(values, x)
+        if numerics.lineax_throw():
+            x = numerics.raise_failures(x, status, numerics.reciprocal_condition(info), self.engine.label,
+                                        self.rcond_min)
         if state.conjugated:
             x = x.conj()
-        out_dtype = packing.promote(values.dtype, vector.dtype)
-        stats = self._stats(state)
-        stats["status"] = jnp.max(status)  # native status: 0 ok, 1 singular, 2/3 NaN/Inf in A/b, 4 failed, ...
         return packing.unravel(x.astype(out_dtype), state.packed), to_result(status), stats
 
-    def _stats(self, state: DirectState) -> dict[str, Any]:
-        """Cheap facts about this solve (no extra factorization), as arrays (`jax.jit` may return the whole
-        Solution): sizes, and the held factorization's rcond and factor nonzeros (known since `factor`)."""
+    def _stats(self, state: DirectState, status, info) -> dict[str, Any]:
+        """Facts about this solve, as arrays (`jax.jit` may return the whole Solution), per batch member under
+        `jax.vmap`: sizes; the native status (`docs/numerics.md`); the factorization's diagnostics: `rcond`
+        (pivot ratio), `condest` (1-norm condition estimate, NaN when not computed), `rgrowth` (reciprocal
+        pivot growth, KLU), `factor_nnz`, `cache_hit` (found in the cache or held, rather than factored)."""
         stats: dict[str, Any] = {"n": jnp.asarray(state.pattern.shape[0]), "nnz": jnp.asarray(state.pattern.nnz),
                                  "held": jnp.asarray(self.numeric is not None)}
-        if self.numeric is not None:
-            stats["rcond"] = jnp.asarray(self.numeric.info[0])
-            stats["factor_nnz"] = jnp.asarray(self.numeric.info[1])
+        if info is None:  # the empty system
+            info = jnp.full((INFO_FIELDS,), jnp.nan).at[INFO_CACHE_HIT].set(1.0)
+            status = jnp.int32(OK)
+        stats["status"] = status
+        stats["rcond"] = info[INFO_RCOND]
+        stats["condest"] = info[INFO_CONDEST]
+        stats["rgrowth"] = info[INFO_RGROWTH]
+        stats["factor_nnz"] = info[INFO_FACTOR_NNZ]
+        stats["cache_hit"] = info[INFO_CACHE_HIT] > 0
         return stats
 
     def _native(self, v2, b3, mode, pattern):
         e = self.engine
         if self.numeric is not None:
             rhs = b3.astype(_numeric_rhs_dtype(self.numeric, b3))
-            return ffi.solve_numeric(e, self.numeric.words, rhs, mode)
+            return ffi.solve_numeric(e, self.numeric.words, rhs, mode, self.condest)
         if self.symbolic is not None:
-            return ffi.solve_symbolic(e, self.symbolic.words, v2, b3, mode)
-        return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode)
+            return ffi.solve_symbolic(e, self.symbolic.words, v2, b3, mode, self.condest)
+        return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode, self.condest)
 
     def transpose(self, state: DirectState, options: dict[str, Any]):
         transposed = packing.transpose(state.packed)

@@ -18,7 +18,7 @@ from jaxtyping import Array, ArrayLike, Inexact, Integer
 from .._core.handles import NumericHandle, SingularMatrixError, SymbolicHandle
 from .._core.packing import promote
 from .._core.status import MODE_A, MODE_T, raise_if_failed
-from . import ffi, shapes
+from . import ffi, numerics, shapes
 from .engine import Engine
 
 
@@ -30,19 +30,24 @@ def dot_ref(rows, cols, v2: Array, x3: Array, n_rows: int) -> Array:
     return jnp.zeros((batch, n_rows, x3.shape[-1]), dtype).at[:, rows, :].add(contrib)
 
 
-def run_native(native: Callable[[Array, int], tuple[Array, Array]], mode: int, rhs: Array, split: bool) -> Array:
-    """One native solve of `rhs`; raises (also under jit) on a failed status."""
+def run_native(
+    native: Callable[[Array, int], tuple[Array, Array, Array]], mode: int, rhs: Array, split: bool
+) -> Array:
+    """One native solve of `rhs`; raises (also under jit) on a failed status, including a matrix that is
+    singular to working precision (reciprocal condition estimate below `numerics.DEFAULT_RCOND_MIN`)."""
     if split:  # real matrix, complex rhs: one native call on [Re | Im]
         k = rhs.shape[-1]
-        x, status = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
+        x, status, info = native(jnp.concatenate([rhs.real, rhs.imag], axis=-1), mode)
+        status = numerics.threshold(status, info, numerics.DEFAULT_RCOND_MIN)
         return raise_if_failed(jax.lax.complex(x[..., :k], x[..., k:]), status).astype(rhs.dtype)
-    x, status = native(rhs, mode)
+    x, status, info = native(rhs, mode)
+    status = numerics.threshold(status, info, numerics.DEFAULT_RCOND_MIN)
     return raise_if_failed(x, status)
 
 
 def linear_solve(
     matvec: Callable[[Array], Array],
-    native: Callable[[Array, int], tuple[Array, Array]],
+    native: Callable[[Array, int], tuple[Array, Array, Array]],
     b3: Array,
     transpose: bool,
     split: bool,
@@ -90,6 +95,8 @@ def solve(
     r_idx, c_idx, _ = shapes.indices(rows, cols, None, fn)
     v2, b3, split, unflatten = prepare(values, b, r_idx.shape[0], fn)
     n = b3.shape[1]
+    if b3.size == 0 or v2.shape[0] == 0:  # an empty system or batch: the empty solution (lineax's convention)
+        return unflatten(jnp.zeros((b3.shape[0] if v2.shape[0] else 0, *b3.shape[1:]), b3.dtype))
     shapes.indices(r_idx, c_idx, n, fn)  # range check once n is known
     shapes.check_size_from_b(r_idx, c_idx, n, fn)
     r_mv, c_mv = (c_idx, r_idx) if transpose else (r_idx, c_idx)

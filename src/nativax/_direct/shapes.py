@@ -166,16 +166,11 @@ def canonical(
             )
     if n is not None and bn != n:
         raise ValueError(f"nativax.{fn}: `b` has {bn} rows but the matrix is {n} x {n}")
-    if bn == 0:
-        raise ValueError(f"nativax.{fn}: empty system (n = 0)")
-    if (batched_values and values.shape[0] == 0) or (lead and lead[0] == 0):
-        raise ValueError(
-            f"nativax.{fn}: empty batch (`values` {values.shape}, `b` {b.shape}); a batch of size 0 has "
-            "nothing to solve"
-        )
+    # n = 0 (an empty system) and empty batches are valid: the callers return the empty solution (lineax's
+    # convention) without calling the engine.
     v2 = values if batched_values else values[None]
     b3 = b.reshape((lead[0] if lead else 1), bn, 1 if k is None else k)
-    L = max(v2.shape[0], b3.shape[0])
+    L = 0 if 0 in (v2.shape[0], b3.shape[0]) else max(v2.shape[0], b3.shape[0])
     out_lead = (L,) if (lead or batched_values) else ()
     out_shape = out_lead + (bn,) + (() if k is None else (k,))
     return v2, b3, lambda x: x.reshape(out_shape)

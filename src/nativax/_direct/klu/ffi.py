@@ -20,17 +20,20 @@ def solve(
     mode: int,
 ) -> tuple[Inexact[Array, "l n k"], Int[Array, " l"]]:
     """Solve op(A) x = b with a cache-managed KLU factorization; returns (x, status)."""
-    return _ffi.solve(KLU, rows, cols, values, b, mode)
+    x, status, _ = _ffi.solve(KLU, rows, cols, values, b, mode)
+    return x, status
 
 
 def solve_symbolic(handle_id: int, values: Array, b: Array, mode: int) -> tuple[Array, Array]:
     """As `solve`, with the pattern and ordering taken from a symbolic handle."""
-    return _ffi.solve_symbolic(KLU, handle_words(handle_id), values, b, mode)
+    x, status, _ = _ffi.solve_symbolic(KLU, handle_words(handle_id), values, b, mode)
+    return x, status
 
 
 def solve_numeric(handle_id: int, b: Array, mode: int) -> tuple[Array, Array]:
     """Solve with a held numeric factorization (no values involved)."""
-    return _ffi.solve_numeric(KLU, handle_words(handle_id), b, mode)
+    x, status, _ = _ffi.solve_numeric(KLU, handle_words(handle_id), b, mode)
+    return x, status
 
 
 def dot(rows: Array, cols: Array, values: Array, x: Array, n_rows: int) -> Array:
