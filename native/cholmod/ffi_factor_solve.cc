@@ -4,6 +4,7 @@
 // over value sets and right-hand sides by the shared driver (common/batch_solve.h).
 #include <complex>
 #include <type_traits>
+#include <vector>
 
 #include "cholmod/engine.h"
 #include "cholmod/selinv.h"
@@ -39,17 +40,19 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> col
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
     constexpr bool kComplex = !std::is_floating_point_v<T>;
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
-    FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out) -> int32_t {
+    FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out, bool* hit) -> int32_t {
       std::vector<double> csc;
       if (!coo_to_csc(p, vals + vi * *nnz, &csc)) return kNonFiniteMatrix;
       const uint64_t h = values_hash(csc);
       std::shared_ptr<Numeric> num;
-      int32_t st = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num);
+      int32_t st = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num, hit);
       if (st == kOk) *out = piece_view(num, static_cast<int32_t>(system));
       return st;
     };
+    std::vector<double> info(static_cast<size_t>(prod(ob)) * kInfoFields);  // diagnostics: not returned
     solve_batched<T>(provider, prod(vb), *bc, reinterpret_cast<const T*>(b.untyped_data()),
-                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), n, bd.back(), kModeA);
+                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), info.data(), false, n,
+                     bd.back(), kModeA);
     return ffi::Error::Success();
   });
 }
@@ -74,12 +77,15 @@ ffi::Error FactorSolveNumericImpl(ffi::Buffer<ffi::U32> handle_words, ffi::AnyBu
     constexpr bool kComplex = !std::is_floating_point_v<T>;
     if (kComplex != num->is_complex) return invalid("`b` dtype kind (real/complex) does not match the factorization");
     auto view = piece_view(num, static_cast<int32_t>(system));
-    FactorizationProvider provider = [&](int64_t, std::shared_ptr<Factorization>* out) -> int32_t {
+    FactorizationProvider provider = [&](int64_t, std::shared_ptr<Factorization>* out, bool* hit) -> int32_t {
       *out = view;
+      *hit = true;
       return kOk;
     };
+    std::vector<double> info(status->element_count() * kInfoFields);  // diagnostics: not returned
     solve_batched<T>(provider, 1, *bc, reinterpret_cast<const T*>(b.untyped_data()),
-                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), n, bd.back(), kModeA);
+                     reinterpret_cast<T*>(x->untyped_data()), status->typed_data(), info.data(), false, n,
+                     bd.back(), kModeA);
     return ffi::Error::Success();
   });
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <type_traits>
@@ -296,6 +297,10 @@ class PieceView final : public Factorization {
  public:
   PieceView(std::shared_ptr<Numeric> num, int32_t system) : num_(std::move(num)), system_(system) {}
   bool complex_values() const override { return num_->is_complex; }
+  // A piece of the factor has no condition diagnostics of its own: NaN (the FFI handlers drop them).
+  void diagnostics(double* info, bool /*condest*/) override {
+    for (int f = 0; f < kInfoFields; ++f) info[f] = std::numeric_limits<double>::quiet_NaN();
+  }
 
   int32_t solve_inplace(int /*mode*/, double* work, int64_t nrhs) override {
     if (nrhs == 0) return kOk;
