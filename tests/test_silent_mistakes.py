@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -62,8 +63,16 @@ def test_values_in_coo_order_are_rejected():
     cols = np.array([0, 0, 1, 2])
     vals = np.array([5.0, 1.0, 2.0, 3.0])  # in the caller's COO order, not CSC
     pattern, where = nativax.SparsityPattern.from_coo(rows, cols, (3, 3))
-    with pytest.raises(ValueError, match="COO order"):
+    # Reordered (no duplicates): values in either order are possible, so it warns, once per pattern.
+    with pytest.warns(nativax.ValuesOrderWarning, match="COO order"):
         nativax.SparseOperator(vals, pattern)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nativax.SparseOperator(np.asarray(pattern.rows, float), pattern)
+    # Duplicates merged: values of the COO length are in COO order for certain, so it raises.
+    dup, _ = nativax.SparsityPattern.from_coo(np.array([1, 0, 1]), np.array([0, 0, 0]), (2, 2))
+    with pytest.raises(ValueError, match="COO order"):
+        nativax.SparseOperator(np.array([1.0, 2.0, 3.0]), dup)
     # The two right ways agree with scipy.
     dense = sp.coo_matrix((vals, (rows, cols)), shape=(3, 3)).toarray()
     op1 = nativax.SparseOperator.from_coo(rows, cols, vals, (3, 3))

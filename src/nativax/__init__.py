@@ -24,7 +24,9 @@ from ._core.handles import NumericHandle as NumericHandle
 from ._core.handles import SingularMatrixError as SingularMatrixError
 from ._core.handles import SymbolicHandle as SymbolicHandle
 from ._core.native import lib as _lib
+from ._core.operator import PrecisionLossWarning as PrecisionLossWarning
 from ._core.operator import SparseOperator as SparseOperator
+from ._core.operator import ValuesOrderWarning as ValuesOrderWarning
 from ._core.pattern import SparsityPattern as SparsityPattern
 from ._direct.auto import Auto as Auto
 from ._direct.cholmod.logdet import logdet as logdet

@@ -1,6 +1,7 @@
 """`SparseOperator`: a lineax linear operator backed by a static `SparsityPattern` and a differentiable
 `values` array, with all lineax dispatch functions registered."""
 
+import warnings
 from typing import Any
 
 import equinox as eqx
@@ -61,6 +62,39 @@ def _frozenset(tags: Any) -> frozenset:
     return frozenset([tags])
 
 
+class ValuesOrderWarning(UserWarning):
+    """Host values met a pattern that `SparsityPattern.from_coo` had to reorder: they must follow the pattern's
+    CSC order (`pattern.rows`/`pattern.cols`), not the COO order the pattern was built from."""
+
+
+_FIX = ("Build the operator with SparseOperator.from_coo(rows, cols, values, shape), or reorder with the `where` "
+        "that from_coo returns: jnp.zeros(pattern.nnz).at[where].add(values)")
+
+
+def _check_coo_order(values: Any, pattern: SparsityPattern) -> None:
+    """The values-order trap of `SparseOperator(values, SparsityPattern.from_coo(...)[0])`: values in the
+    caller's COO order would silently misplace every entry. Raise when their length proves it (duplicates were
+    merged, so COO order is longer than nnz), warn once per pattern when it is merely possible."""
+    where = pattern.__dict__.get("_coo_where")
+    if where is None:
+        return
+    size = np.size(values)
+    if size == where.size and size != pattern.nnz:
+        raise ValueError(
+            f"SparseOperator: `values` has {size} entries, one per COO entry given to SparsityPattern.from_coo, "
+            f"but the pattern merged duplicates into {pattern.nnz} entries in CSC order (your COO order would "
+            f"misplace values). " + _FIX
+        )
+    if not pattern.__dict__.get("_warned_coo_order"):
+        pattern.__dict__["_warned_coo_order"] = True
+        warnings.warn(
+            "SparseOperator: `pattern` came from SparsityPattern.from_coo, which had to reorder your entries; "
+            "`values` must follow the pattern's CSC order (pattern.rows / pattern.cols), not your COO order. "
+            "If they do, ignore this warning (it is given once per pattern); if not: " + _FIX,
+            ValuesOrderWarning, stacklevel=3,
+        )
+
+
 class SparseOperator(lx.AbstractLinearOperator):
     """A sparse `m x n` matrix as a lineax operator.
 
@@ -79,14 +113,8 @@ class SparseOperator(lx.AbstractLinearOperator):
     def __init__(self, values: Inexact[ArrayLike, " nnz"], pattern: SparsityPattern, tags: Any = ()):
         if not isinstance(pattern, SparsityPattern):
             raise TypeError(f"SparseOperator: `pattern` must be a SparsityPattern, got {type(pattern).__name__}")
-        if pattern.__dict__.get("_reordered_coo") and isinstance(values, (np.ndarray, list, tuple)):
-            raise ValueError(
-                "SparseOperator: `pattern` came from SparsityPattern.from_coo with entries it had to reorder "
-                "(or merge), and `values` is host data, most likely in your COO order, which would silently "
-                "misplace every entry: the values must follow the pattern's CSC order. Build the operator "
-                "with SparseOperator.from_coo(rows, cols, values, shape), or reorder with the `where` that "
-                "from_coo returns: jnp.zeros(pattern.nnz).at[where].add(values)"
-            )
+        if isinstance(values, (np.ndarray, list, tuple)):
+            _check_coo_order(values, pattern)
         values = _values_array(values, "SparseOperator")
         if values.shape != (pattern.nnz,):
             raise ValueError(

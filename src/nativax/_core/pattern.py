@@ -109,12 +109,13 @@ class SparsityPattern:
         """Canonicalise COO indices. Returns the pattern and `where`: input entry k lands in slot `where[k]`
         (duplicates share a slot, so values are summed with `zeros(nnz).at[where].add(values)`).
 
-        When the entries had to be reordered or merged, the pattern remembers it, and
-        `SparseOperator(host_values, pattern)` raises instead of silently misplacing values given in the
-        caller's COO order (use `SparseOperator.from_coo`, or reorder with `where`)."""
+        When the entries had to be reordered or merged, the pattern remembers `where`, so that
+        `SparseOperator(host_values, pattern)` does not silently misplace values given in the caller's COO
+        order: it raises when their length gives them away (duplicates were merged) and warns otherwise (use
+        `SparseOperator.from_coo`, or reorder with `where`)."""
         pattern, where = cls._from_coo(rows, cols, shape)
         if where.size != pattern.nnz or not np.array_equal(where, np.arange(where.size)):
-            pattern.__dict__["_reordered_coo"] = True
+            pattern.__dict__["_coo_where"] = where
         return pattern, where
 
     @classmethod
