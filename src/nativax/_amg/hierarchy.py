@@ -19,8 +19,8 @@ _POWER_STEPS = 15
 
 
 def _csr(c: CsrStructure, data=None) -> Csr:
-    d = jnp.asarray(c.data if data is None else data)
-    return Csr(jnp.asarray(c.indptr), jnp.asarray(c.indices), jnp.asarray(c.rows), d, c.n_cols)
+    """A host (NumPy) Csr; `Structure.from_symbolic` moves all of them to the device in one transfer."""
+    return Csr(c.indptr, c.indices, c.rows, c.data if data is None else data, c.n_cols)
 
 
 class LevelArrays(eqx.Module):
@@ -46,17 +46,19 @@ class Structure(eqx.Module):
 
     @classmethod
     def from_symbolic(cls, sym: Symbolic) -> "Structure":
+        """All fixed arrays as one pytree of NumPy arrays, moved to the device by one `jax.device_put` (no
+        per-array dispatch, nothing compiled)."""
         levels = []
         for lv in sym.levels:
             opt_csr = (lambda c: None if c is None else _csr(c))
             levels.append(
                 LevelArrays(
-                    _csr(lv.a, np.zeros(0)), _csr(lv.at, np.zeros(0)), jnp.asarray(lv.t_perm), jnp.asarray(lv.diag),
+                    _csr(lv.a, np.zeros(0)), _csr(lv.at, np.zeros(0)), lv.t_perm, lv.diag,
                     opt_csr(lv.p), opt_csr(lv.r), opt_csr(lv.rt), opt_csr(lv.pt),
                     opt_csr(lv.g_ap), opt_csr(lv.g_c),
                 )
             )
-        return cls(tuple(levels), jnp.asarray(sym.csr_perm))
+        return jax.device_put(cls(tuple(levels), sym.csr_perm))
 
     @property
     def n(self) -> int:
