@@ -158,7 +158,10 @@ def child(problem: str, who: str, quick: bool, reps: int) -> None:
 
 def run_child(problem: str, who: str, quick: bool, reps: int) -> dict:
     cmd = [sys.executable, __file__, "--child", problem, who, "--reps", str(reps)] + (["--quick"] if quick else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    # One BLAS thread for both: on a shared 2-core machine OpenBLAS's spinning threads turn a 200 x 200 dense LU
+    # (nativax's coarsest level, pyamg's coarse pseudo-inverse) from 2 ms into 170 ms; sparse work is unaffected.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])

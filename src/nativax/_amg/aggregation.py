@@ -22,15 +22,16 @@ CANDIDATE_SWEEPS = 4
 def strength(a: sp.csr_matrix, theta: float) -> tuple[np.ndarray, np.ndarray]:
     """CSR (indptr int64, indices int32) of the strong connections: off-diagonal entries with
     |a_ij| >= theta sqrt(|a_ii a_jj|) and a_ij != 0 (pyamg's "symmetric" strength)."""
-    n = a.shape[0]
+    n, nnz = a.shape[0], int(a.indptr[-1])
+    cols, vals = a.indices[:nnz], a.data[:nnz]
     rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(a.indptr))
     d = np.abs(a.diagonal())
-    keep = (a.indices != rows) & (a.data != 0)
+    keep = (cols != rows) & (vals != 0)
     if theta > 0:
-        keep &= np.abs(a.data) >= theta * np.sqrt(d[rows] * d[a.indices])
+        keep &= np.abs(vals) >= theta * np.sqrt(d[rows] * d[cols])
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
-    return indptr, np.ascontiguousarray(a.indices[keep], dtype=np.int32)
+    return indptr, np.ascontiguousarray(cols[keep], dtype=np.int32)
 
 
 def aggregate(a: sp.csr_matrix, theta: float) -> tuple[np.ndarray, int]:

@@ -9,6 +9,7 @@ coefficients costs no host round-trip; the AmgX engine hands the system to NVIDI
 from typing import Any
 
 import equinox as eqx
+import jax
 import lineax as lx
 import numpy as np
 
@@ -142,11 +143,13 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
         resetup (one compiled call eagerly; inline under `jit`) and never the host setup. The hierarchy arrays
         are leaves of the returned operator, so pass it (or the solver) into `jit` as an argument rather than
         closing over it. Tagged symmetric positive semidefinite when the operator is (R = P^T and mirrored
-        smoothing keep the cycle symmetric), as `lx.CG` requires."""
+        smoothing keep the cycle symmetric), as `lx.CG` requires. The hierarchy is cut from autodiff
+        (`stop_gradient`): a preconditioner changes how fast a solve converges, not its solution, and lineax
+        refuses tangents in `options`."""
         state = self.hierarchy(operator)
         tags = (lx.symmetric_tag, lx.positive_semidefinite_tag) if state.symmetric else ()
         return lx.FunctionLinearOperator(
-            _Cycle(state.hierarchy, state.packed, self.cycle, self.smoother, self.sweeps),
+            _Cycle(jax.lax.stop_gradient(state.hierarchy), state.packed, self.cycle, self.smoother, self.sweeps),
             operator.out_structure(), tags)
 
 
