@@ -196,8 +196,8 @@ def main() -> None:
             print(f"{problem:<20} {r['n']:>8} {name:<22} {r['host']:>10.2f} {r['resetup']:>8.3f} {r['solve']:>7.3f} "
                   f"{r['iters']:>5} {r['first']:>10.2f} {r['total']:>7.2f} {r['res']:>8.1e} {r['levels']:>6} "
                   f"{r['rss']:>8.0f}")
-    print(f"\nTargets: host setup <= 1.0x pyamg; total <= 0.6x pyamg; lx.CG+AMG compile <= 2 s at n=250k, "
-          f"solve <= 1.3x AMG(krylov='cg')")
+    print("\nTargets: host setup <= 1.0x pyamg; total <= 0.6x pyamg; lx.CG+AMG compile <= 2 s at n=250k, "
+          "solve <= 1.3x AMG(krylov='cg')")
     print(f"{'problem':<20} {'setup x':>8} {'total x':>8} {'lx.CG compile':>13} {'lx.CG solve':>11} "
           f"{'vs AMG cg':>9} {'lx.CG iters':>11} {'lx.CG res':>9}")
     for problem, py, nx, _ in rows:

@@ -140,7 +140,7 @@ def _transfer_level(info: dict, p: sp.csr_matrix, r: sp.csr_matrix):
 
 def _build_native(a0: sp.csr_matrix, max_levels: int, max_coarse: int, theta: float) -> list[LevelStructure]:
     """Smoothed aggregation by nativax's own kernels (`aggregation.py`); R = P^T."""
-    levels = []
+    levels: list[LevelStructure] = []
     indptr, indices, values = a0.indptr, a0.indices, a0.data
     b = np.ones(a0.shape[0])
     while True:
@@ -162,7 +162,7 @@ def _build_pyamg(a0: sp.csr_matrix, method: str, max_levels: int, max_coarse: in
                  theta: float) -> list[LevelStructure]:
     """pyamg's setup (the reference, and Ruge-Stuben); only its P and R are kept."""
     ml = _pyamg_solver(a0, method, max_levels, max_coarse, theta)
-    levels = []
+    levels: list[LevelStructure] = []
     indptr, indices = a0.indptr, a0.indices
     for lvl in ml.levels[:-1]:
         p, r = sp.csr_matrix(lvl.P), sp.csr_matrix(lvl.R)
