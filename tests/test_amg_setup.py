@@ -77,12 +77,13 @@ def test_product_map_matches_scipy(variable_left):
     left.sort_indices()
     right.sort_indices()
     fixed = right if variable_left else left
-    c_ptr, c_idx, m_ptr, m_idx, m_dat = native.lib.amg_product_map(
+    c_ptr, c_idx, m_ptr, m_idx, m_dat, m_rows = native.lib.amg_product_map(
         left.indptr.astype(np.int64), left.indices.astype(np.int32), 30, right.indptr.astype(np.int64),
         right.indices.astype(np.int32), 25, fixed.data.astype(np.float64), variable_left)
     var = left if variable_left else right
     values = rng.standard_normal(var.nnz)
     g = sp.csr_matrix((m_dat, m_idx, m_ptr), shape=(len(c_idx), var.nnz))
+    np.testing.assert_array_equal(m_rows, np.repeat(np.arange(len(c_idx)), np.diff(m_ptr)))
     var = sp.csr_matrix((values, var.indices, var.indptr), shape=var.shape)
     prod = sp.csr_matrix((g @ values, c_idx, c_ptr), shape=(40, 25))
     ref = (var @ right) if variable_left else (left @ var)

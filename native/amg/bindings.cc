@@ -83,10 +83,10 @@ void register_bindings(nb::module_& m) {
         if (!err.empty()) fail("product_map", err);
         return std::make_tuple(to_numpy(std::move(pm.c_indptr)), to_numpy(std::move(pm.c_indices)),
                                to_numpy(std::move(pm.m_indptr)), to_numpy(std::move(pm.m_indices)),
-                               to_numpy(std::move(pm.m_data)));
+                               to_numpy(std::move(pm.m_data)), to_numpy(std::move(pm.m_rows)));
       },
       "l_indptr"_a, "l_indices"_a, "k"_a, "b_indptr"_a, "b_indices"_a, "n_cols"_a, "coeff"_a, "variable_left"_a,
-      "C = L B with one fixed factor: (C indptr, C indices, map indptr, map indices, map data), "
+      "C = L B with one fixed factor: (C indptr, C indices, map indptr, map indices, map data, map rows), "
       "values(C) = map @ values(variable factor).");
 }
 

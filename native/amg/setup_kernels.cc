@@ -69,6 +69,16 @@ std::string product_map(int64_t m, const int64_t* l_indptr, const int32_t* l_ind
   for (int64_t p = 0; p < b_indptr[k]; ++p) {
     if (b_indices[p] < 0 || b_indices[p] >= n_cols) return "right factor column index out of range";
   }
+  // Size the outputs once: the map has one term per (L entry, B entry) pair (no regrowth copies of what can
+  // be gigabytes in 3-D); C has at most that many entries and at most m * n_cols.
+  int64_t terms_total = 0;
+  for (int64_t p = 0; p < l_indptr[m]; ++p) terms_total += b_indptr[l_indices[p] + 1] - b_indptr[l_indices[p]];
+  if (terms_total > kMax) return "the product map has more than 2^31 - 1 terms";
+  out->m_indices.reserve(static_cast<size_t>(terms_total));
+  out->m_rows.reserve(static_cast<size_t>(terms_total));
+  out->m_data.reserve(static_cast<size_t>(terms_total));
+  out->c_indices.reserve(static_cast<size_t>(std::min<int64_t>(terms_total, m * n_cols)));
+  out->m_indptr.reserve(static_cast<size_t>(std::min<int64_t>(terms_total, m * n_cols)) + 1);
   std::vector<int64_t> mark(static_cast<size_t>(n_cols), -1);  // last row that saw the column
   std::vector<int32_t> pos(static_cast<size_t>(n_cols), 0);    // its slot in C (valid for that row)
   std::vector<int32_t> cols;
@@ -77,6 +87,7 @@ std::string product_map(int64_t m, const int64_t* l_indptr, const int32_t* l_ind
   out->m_indptr.assign(1, 0);
   out->c_indices.clear();
   out->m_indices.clear();
+  out->m_rows.clear();
   out->m_data.clear();
   for (int64_t i = 0; i < m; ++i) {
     cols.clear();
@@ -104,11 +115,14 @@ std::string product_map(int64_t m, const int64_t* l_indptr, const int32_t* l_ind
     const int64_t terms = count[cols.size()];
     if (term0 + terms > kMax) return "the product map has more than 2^31 - 1 terms";
     out->m_indices.resize(static_cast<size_t>(term0 + terms));
+    out->m_rows.resize(static_cast<size_t>(term0 + terms));
     out->m_data.resize(static_cast<size_t>(term0 + terms));
     for (int64_t a = l_indptr[i]; a < l_indptr[i + 1]; ++a) {
       const int32_t kk = l_indices[a];
       for (int64_t b = b_indptr[kk]; b < b_indptr[kk + 1]; ++b) {
-        const int64_t at = term0 + count[pos[b_indices[b]]]++;
+        const int32_t local = pos[b_indices[b]];
+        const int64_t at = term0 + count[local]++;
+        out->m_rows[at] = static_cast<int32_t>(base + local);
         out->m_indices[at] = static_cast<int32_t>(variable_left ? a : b);
         out->m_data[at] = variable_left ? coeff[b] : coeff[a];
       }

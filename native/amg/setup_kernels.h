@@ -21,6 +21,7 @@ struct ProductMap {
   std::vector<int64_t> c_indptr;
   std::vector<int32_t> c_indices;
   std::vector<int64_t> m_indptr;  // rows: entries of C
+  std::vector<int32_t> m_rows;     // row of each term (its entry of C), for segment sums
   std::vector<int32_t> m_indices;  // columns: entries of the variable factor
   std::vector<double> m_data;
 };

@@ -12,6 +12,7 @@ product maps (`galerkin`), so the coarse values and the resetup maps are built i
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools  # type: ignore[attr-defined]
 
 from .._core import native
 
@@ -76,21 +77,28 @@ def galerkin(a_indptr: np.ndarray, a_indices: np.ndarray, p: sp.csr_matrix, r: s
     """Structures and linear maps of AP = A P (A variable) and Ac = R (AP) (AP variable).
 
     Returns (ap_indptr, ap_indices, g_ap), (ac_indptr, ac_indices, g_c) with values(AP) = g_ap @ values(A) and
-    values(Ac) = g_c @ values(AP); g_ap, g_c as scipy CSR (rows: product entries; columns not sorted)."""
+    values(Ac) = g_c @ values(AP); each map as (indptr, indices, data, rows, shape) in CSR order (rows: product
+    entries; columns not sorted)."""
     n, nc = p.shape
-    ap_ptr, ap_idx, m_ptr, m_idx, m_dat = native.lib.amg_product_map(
+    ap_ptr, ap_idx, m_ptr, m_idx, m_dat, m_rows = map(np.asarray, native.lib.amg_product_map(
         np.ascontiguousarray(a_indptr, np.int64), np.ascontiguousarray(a_indices, np.int32), n,
         np.ascontiguousarray(p.indptr, np.int64), np.ascontiguousarray(p.indices, np.int32), nc,
-        np.ascontiguousarray(p.data, np.float64), True)
-    ap_ptr, ap_idx = np.asarray(ap_ptr), np.asarray(ap_idx)
-    g_ap = sp.csr_matrix((np.asarray(m_dat), np.asarray(m_idx), np.asarray(m_ptr)),
-                         shape=(ap_idx.shape[0], int(a_indices.shape[0])))
-    ac_ptr, ac_idx, c_ptr, c_idx, c_dat = native.lib.amg_product_map(
+        np.ascontiguousarray(p.data, np.float64), True))
+    g_ap = (m_ptr, m_idx, m_dat, m_rows, (ap_idx.shape[0], int(a_indices.shape[0])))
+    ac_ptr, ac_idx, c_ptr, c_idx, c_dat, c_rows = map(np.asarray, native.lib.amg_product_map(
         np.ascontiguousarray(r.indptr, np.int64), np.ascontiguousarray(r.indices, np.int32), n,
-        ap_ptr, ap_idx, nc, np.ascontiguousarray(r.data, np.float64), False)
-    g_c = sp.csr_matrix((np.asarray(c_dat), np.asarray(c_idx), np.asarray(c_ptr)),
-                        shape=(np.asarray(ac_idx).shape[0], ap_idx.shape[0]))
-    return (ap_ptr, ap_idx, g_ap), (np.asarray(ac_ptr), np.asarray(ac_idx), g_c)
+        ap_ptr, ap_idx, nc, np.ascontiguousarray(r.data, np.float64), False))
+    g_c = (c_ptr, c_idx, c_dat, c_rows, (ac_idx.shape[0], ap_idx.shape[0]))
+    return (ap_ptr, ap_idx, g_ap), (ac_ptr, ac_idx, g_c)
+
+
+def apply_map(g, values: np.ndarray) -> np.ndarray:
+    """values(C) = map @ values (scipy's CSR mat-vec; the arrays are already valid CSR, so no format check)."""
+    indptr, indices, data, _, shape = g
+    out = np.zeros(shape[0])
+    _sparsetools.csr_matvec(shape[0], shape[1], indptr.astype(indices.dtype), indices, data,
+                            np.ascontiguousarray(values, np.float64), out)
+    return out
 
 
 def improve_candidate(a: sp.csr_matrix, b: np.ndarray, sweeps: int = CANDIDATE_SWEEPS) -> np.ndarray:

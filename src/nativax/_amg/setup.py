@@ -100,8 +100,8 @@ def _galerkin_maps(a: CsrStructure, p: sp.csr_matrix, r: sp.csr_matrix):
     Ac's CSR structure (the structural product: explicit zeros kept, so the maps hold for every value set)."""
     (_, _, g_ap), (ac_ptr, ac_idx, g_c) = _agg.galerkin(a.indptr, a.indices, p, r)
     n_coarse = p.shape[1]
-    maps = dict(g_ap=_csr_of(g_ap.indptr, g_ap.indices, g_ap.data, g_ap.shape),
-                g_c=_csr_of(g_c.indptr, g_c.indices, g_c.data, g_c.shape))
+    maps = dict(g_ap=_csr_of(g_ap[0], g_ap[1], g_ap[2], g_ap[4], g_ap[3]),
+                g_c=_csr_of(g_c[0], g_c[1], g_c[2], g_c[4], g_c[3]))
     return maps, (ac_ptr, ac_idx, n_coarse), g_ap, g_c
 
 
@@ -154,7 +154,7 @@ def _build_native(a0: sp.csr_matrix, max_levels: int, max_coarse: int, theta: fl
         p, b = out
         r = p.T.tocsr()
         lv, (indptr, indices, _), g_ap, g_c = _transfer_level(info, p, r)
-        values = g_c @ (g_ap @ values)
+        values = _agg.apply_map(g_c, _agg.apply_map(g_ap, values))
         levels.append(lv)
 
 
