@@ -1,9 +1,9 @@
 """Variable-coefficient 2-D Poisson solved by algebraic multigrid, with new coefficients every solve.
 
 -div(k grad u) = 1 on the unit square, u = 0 on the boundary, 5-point finite differences on an N x N grid
-(N = 700: n = 490,000 unknowns). The AMG hierarchy is set up once on the host with pyamg (`AMG.setup`); each
-new diffusivity k (built in JAX) is then set up numerically inside `jit` (Galerkin coarse operators, smoother
-parameters, coarse LU) and solved with AMG-preconditioned CG: no host round-trip, no new pyamg setup. The last
+(N = 700: n = 490,000 unknowns). The AMG hierarchy is set up once on the host (`AMG.setup`, nativax's own
+smoothed aggregation); each new diffusivity k (built in JAX) is then set up numerically inside `jit` (Galerkin coarse operators, smoother
+parameters, coarse LU) and solved with AMG-preconditioned CG: no host round-trip, no new host setup. The last
 solve is checked against nativax's sparse direct solver (KLU) and `jax.grad` of the mean of u wrt the
 coefficient field's log-amplitude is taken through the solve.
 

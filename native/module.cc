@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "amg/bindings.h"
 #include "coloring/bindings.h"
 #include "common/bind_engine.h"
 #include "common/registry.h"
@@ -164,4 +165,7 @@ NB_MODULE(_nativax, m) {
 
   // Graph coloring for compressed Jacobians/Hessians (eager, on concrete index arrays).
   nativax::coloring::register_bindings(m);
+
+  // Host AMG setup kernels (aggregation, Galerkin product maps; eager, on concrete index arrays).
+  nativax::amg::register_bindings(m);
 }

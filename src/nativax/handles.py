@@ -1,5 +1,5 @@
 """Handles to held native factorizations, and the errors they raise."""
 
-from ._core.handles import FreedHandleError, NumericHandle, SingularMatrixError, SymbolicHandle
+from ._direct.handles import FreedHandleError, NumericHandle, SingularMatrixError, SymbolicHandle
 
 __all__ = ["FreedHandleError", "NumericHandle", "SingularMatrixError", "SymbolicHandle"]

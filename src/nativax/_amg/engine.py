@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -32,6 +33,10 @@ from . import setup as setup_
 from .spmv import matvec
 
 AUTO = "auto"
+
+# One compiled program for the whole numeric setup: called eagerly (e.g. `AMG.preconditioner` outside `jit`)
+# it is one dispatch instead of hundreds; under an outer `jit` it is traced inline.
+_resetup = jax.jit(hier.resetup)
 
 
 def concrete_values(op: SparseOperator) -> np.ndarray | None:
@@ -92,7 +97,7 @@ class AbstractAMGEngine(eqx.Module):
 
 
 class JaxEngine(AbstractAMGEngine):
-    """pyamg setup on the host (once per pattern), Galerkin resetup, cycles and Krylov loops in JAX."""
+    """Host setup (nativax's kernels or pyamg; once per pattern), Galerkin resetup, cycles and Krylov loops in JAX."""
 
     name: ClassVar[str] = "jax"
 
@@ -102,7 +107,8 @@ class JaxEngine(AbstractAMGEngine):
 
     def _symbolic(self, solver, op: SparseOperator, refresh: bool = False) -> setup_.Symbolic:
         values = concrete_values(op)
-        return setup_.symbolic(op.pattern, values, solver.method, solver.max_levels, solver.max_coarse, refresh)
+        return setup_.symbolic(op.pattern, values, solver.method, solver.max_levels, solver.max_coarse, refresh,
+                              solver.host_setup, solver.theta)
 
     def setup(self, solver, op: SparseOperator):
         structure = hier.Structure.from_symbolic(self._symbolic(solver, op, refresh=True))
@@ -120,7 +126,7 @@ class JaxEngine(AbstractAMGEngine):
         structure = self.structure(solver, op)
         symmetric = symmetric_of(op)
         hermitian = symmetric and jnp.iscomplexobj(op.values) and not lx.is_symmetric(op)
-        h = hier.resetup(structure, op.values)
+        h = _resetup(structure, op.values)
         return AMGState(h, structure, op.values, symmetric, False, False, packing.pack(operator), bool(hermitian))
 
     @staticmethod

@@ -5,6 +5,8 @@
 with the CSR mat-vec), Jacobi diagonals,
 spectral-radius estimates for the smoothers, and the LU factors of the dense coarsest matrix."""
 
+from typing import Any, cast
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -19,8 +21,9 @@ _POWER_STEPS = 15
 
 
 def _csr(c: CsrStructure, data=None) -> Csr:
-    d = jnp.asarray(c.data if data is None else data)
-    return Csr(jnp.asarray(c.indptr), jnp.asarray(c.indices), jnp.asarray(c.rows), d, c.n_cols)
+    """A host (NumPy) Csr; `Structure.from_symbolic` moves all of them to the device in one transfer."""
+    host: Any = c  # NumPy arrays until `from_symbolic`'s device_put
+    return Csr(host.indptr, host.indices, host.rows, host.data if data is None else data, c.n_cols)
 
 
 class LevelArrays(eqx.Module):
@@ -46,17 +49,19 @@ class Structure(eqx.Module):
 
     @classmethod
     def from_symbolic(cls, sym: Symbolic) -> "Structure":
+        """All fixed arrays as one pytree of NumPy arrays, moved to the device by one `jax.device_put` (no
+        per-array dispatch, nothing compiled)."""
         levels = []
         for lv in sym.levels:
             opt_csr = (lambda c: None if c is None else _csr(c))
             levels.append(
                 LevelArrays(
-                    _csr(lv.a, np.zeros(0)), _csr(lv.at, np.zeros(0)), jnp.asarray(lv.t_perm), jnp.asarray(lv.diag),
+                    _csr(lv.a, np.zeros(0)), _csr(lv.at, np.zeros(0)), cast(Any, lv.t_perm), cast(Any, lv.diag),
                     opt_csr(lv.p), opt_csr(lv.r), opt_csr(lv.rt), opt_csr(lv.pt),
                     opt_csr(lv.g_ap), opt_csr(lv.g_c),
                 )
             )
-        return cls(tuple(levels), jnp.asarray(sym.csr_perm))
+        return jax.device_put(cls(tuple(levels), cast(Any, sym.csr_perm)))
 
     @property
     def n(self) -> int:

@@ -1,10 +1,12 @@
-"""Host ("symbolic") AMG setup with pyamg, done once per (sparsity pattern, options) and cached.
+"""Host ("symbolic") AMG setup, done once per (sparsity pattern, options) and cached.
 
-pyamg builds the transfer operators P/R from the first values it sees; we keep them fixed, so the Galerkin
-products A_c = R (A P) are linear in A's values with fixed coefficients. We store those two linear maps per
-level as sparse matrices, and new values with the same structure are set up inside `jit` by two sparse
-mat-vecs per level (`_amg_hierarchy.resetup`). Level structures are our own structural products
-(explicit zeros kept), so the maps stay valid for every value set."""
+Smoothed aggregation runs on nativax's own kernels by default (`aggregation.py`: native aggregation and
+product maps, vectorised NumPy/SciPy for the rest); `host_setup="pyamg"` (and Ruge-Stuben, and complex values)
+use pyamg's setup instead. Either way the transfer operators P/R come from the first values seen and stay
+fixed, so the Galerkin products A_c = R (A P) are linear in A's values with fixed coefficients. We store those
+two linear maps per level as sparse matrices (built natively in one pass per product), and new values with the
+same structure are set up inside `jit` by two sparse mat-vecs per level (`hierarchy.resetup`). Level structures
+are structural products (explicit zeros kept), so the maps stay valid for every value set."""
 
 import threading
 from collections import OrderedDict
@@ -15,8 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._core.pattern import SparsityPattern
+from . import aggregation as _agg
 
 METHODS = ("smoothed_aggregation", "ruge_stuben")
+HOST_SETUPS = ("native", "pyamg")
 
 _lock = threading.Lock()
 _cache: "OrderedDict[Any, Symbolic]" = OrderedDict()
@@ -82,81 +86,109 @@ class Symbolic:
     setup_values: np.ndarray  # the level-0 values pyamg saw (CSR order)
 
 
-def _expand(indptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each k, the slots indptr[which[k]] .. indptr[which[k] + 1]: returns (owner k, slot)."""
-    start = indptr[which].astype(np.int64)
-    cnt = indptr[which + 1].astype(np.int64) - start
-    owner = np.repeat(np.arange(which.shape[0], dtype=np.int64), cnt)
-    offs = np.arange(owner.shape[0], dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return owner, np.repeat(start, cnt) + offs
+def _csr_of(indptr, indices, data, shape, rows=None) -> CsrStructure:
+    """A CsrStructure from arrays already in CSR order (no sorting: the mat-vec does not need it)."""
+    indptr = _i32(indptr)
+    if rows is None:
+        rows = np.repeat(np.arange(shape[0], dtype=np.int32), np.diff(indptr))
+    return CsrStructure(indptr, _i32(indices), _i32(rows), int(shape[1]),
+                        None if data is None else np.ascontiguousarray(data, dtype=np.float64))
 
 
-def _galerkin_maps(a: CsrStructure, p: CsrStructure, r: CsrStructure, n_coarse: int):
-    """Linear maps from A's values to AP = A P's and from those to Ac = R AP's, plus Ac's CSR structure."""
-    # Stage 1: entry e = (i, j) of A times entries (j, J) of P.
-    e, p_slot = _expand(p.indptr, a.indices.astype(np.int64))
-    key = a.rows[e].astype(np.int64) * n_coarse + p.indices[p_slot]
-    ap_keys, ap_slot = np.unique(key, return_inverse=True)
-    ap_rows = ap_keys // n_coarse
-    ap_cols = ap_keys % n_coarse
-    # Stage 2: entries (I, i) of R (R^T CSR: rows i) times AP entries (i, J).
-    r_csr = sp.csr_matrix((np.arange(r.nnz, dtype=np.float64), r.indices, r.indptr), shape=(r.n_rows, r.n_cols))
-    rt = sp.csr_matrix(r_csr.T)
-    rt.sort_indices()
-    s, k = _expand(_i32(rt.indptr), ap_rows)
-    big_i = rt.indices[k].astype(np.int64)
-    c_keys, c_slot = np.unique(big_i * n_coarse + ap_cols[s], return_inverse=True)
-    c_rows, c_cols = c_keys // n_coarse, c_keys % n_coarse
-    ac = sp.csr_matrix((np.ones(c_keys.shape[0]), (c_rows, c_cols)), shape=(n_coarse, n_coarse))
-    ac.sort_indices()
-    # Both stages are linear in the values with fixed coefficients: store them as sparse matrices, so the
-    # resetup is two (native, parallel) sparse mat-vecs. Each (target, source) pair occurs once.
-    assert p.data is not None and r.data is not None
-    g_ap = sp.csr_matrix((p.data[p_slot], (ap_slot.reshape(-1), e)), shape=(ap_keys.shape[0], a.nnz))
-    r_vals = r.data[rt.data.astype(np.int64)[k]]
-    g_c = sp.csr_matrix((r_vals, (c_slot.reshape(-1), s)), shape=(c_keys.shape[0], ap_keys.shape[0]))
-    return dict(g_ap=CsrStructure.of(g_ap, True), g_c=CsrStructure.of(g_c, True)), ac
+def _galerkin_maps(a: CsrStructure, p: sp.csr_matrix, r: sp.csr_matrix):
+    """Linear maps from A's values to AP = A P's and from those to Ac = R AP's (native product maps), plus
+    Ac's CSR structure (the structural product: explicit zeros kept, so the maps hold for every value set)."""
+    (_, _, g_ap), (ac_ptr, ac_idx, g_c) = _agg.galerkin(a.indptr, a.indices, p, r)
+    n_coarse = p.shape[1]
+    maps = dict(g_ap=_csr_of(g_ap[0], g_ap[1], g_ap[2], g_ap[4], g_ap[3]),
+                g_c=_csr_of(g_c[0], g_c[1], g_c[2], g_c[4], g_c[3]))
+    return maps, (ac_ptr, ac_idx, n_coarse), g_ap, g_c
 
 
-def _level(a: sp.csr_matrix) -> dict:
-    a = sp.csr_matrix(a)
-    a.sort_indices()
-    slots = sp.csr_matrix((np.arange(a.nnz, dtype=np.float64), a.indices, a.indptr), shape=a.shape)
-    at = sp.csr_matrix(slots.T)
+def _level(indptr: np.ndarray, indices: np.ndarray) -> dict:
+    """A level's structure from CSR arrays with sorted columns: A, A^T (+ the slot permutation), diagonal slots."""
+    n = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(indptr))
+    slots = sp.csr_matrix((np.arange(nnz, dtype=np.float64), indices, indptr), shape=(n, n))
+    at = slots.T.tocsr()
     at.sort_indices()
-    n = a.shape[0]
-    diag = np.full(n, -1, dtype=np.int64)
-    rows = np.repeat(np.arange(n), np.diff(a.indptr))
-    on = rows == a.indices
+    diag = np.full(n, -1, dtype=np.int32)
+    on = rows == indices
     diag[rows[on]] = np.flatnonzero(on)
-    return dict(a=CsrStructure.of(a, False), at=CsrStructure.of(at, False), t_perm=_i32(at.data), diag=_i32(diag))
+    return dict(a=_csr_of(indptr, indices, None, (n, n), rows), at=_csr_of(at.indptr, at.indices, None, (n, n)),
+                t_perm=_i32(at.data), diag=diag)
 
 
-def _pyamg_solver(a: sp.csr_matrix, method: str, max_levels: int, max_coarse: int):
+def _pyamg_solver(a: sp.csr_matrix, method: str, max_levels: int, max_coarse: int, theta: float = 0.0):
     import pyamg
 
     if method == "smoothed_aggregation":
         sym = "hermitian" if (abs(a - a.T) > 1e-12 * abs(a).max()).nnz == 0 else "nonsymmetric"
-        return pyamg.smoothed_aggregation_solver(a, symmetry=sym, max_levels=max_levels, max_coarse=max_coarse)
+        return pyamg.smoothed_aggregation_solver(a, symmetry=sym, strength=("symmetric", {"theta": theta}),
+                                                 max_levels=max_levels, max_coarse=max_coarse)
     return pyamg.ruge_stuben_solver(a, max_levels=max_levels, max_coarse=max_coarse)
 
 
-def build(pattern: SparsityPattern, values: np.ndarray, method: str, max_levels: int, max_coarse: int) -> Symbolic:
-    """Run pyamg on the matrix and freeze its structure (not cached; see `symbolic`)."""
+def _transfer_level(info: dict, p: sp.csr_matrix, r: sp.csr_matrix):
+    maps, coarse, g_ap, g_c = _galerkin_maps(info["a"], p, r)
+    rt, pt = r.T.tocsr(), p.T.tocsr()
+    lv = LevelStructure(**info, p=CsrStructure.of(p, True), r=CsrStructure.of(r, True), rt=CsrStructure.of(rt, True),
+                        pt=CsrStructure.of(pt, True), **maps)
+    return lv, coarse, g_ap, g_c
+
+
+def _build_native(a0: sp.csr_matrix, max_levels: int, max_coarse: int, theta: float) -> list[LevelStructure]:
+    """Smoothed aggregation by nativax's own kernels (`aggregation.py`); R = P^T."""
+    levels: list[LevelStructure] = []
+    indptr, indices, values = a0.indptr, a0.indices, a0.data
+    b = np.ones(a0.shape[0])
+    while True:
+        n = indptr.shape[0] - 1
+        info = _level(indptr, indices)
+        a = sp.csr_matrix((values, indices, indptr), shape=(n, n))
+        out = None if (len(levels) + 1 >= max_levels or n <= max_coarse) else _agg.transfers(a, b, theta)
+        if out is None:
+            levels.append(LevelStructure(**info))
+            return levels
+        p, b = out
+        r = p.T.tocsr()
+        lv, (indptr, indices, _), g_ap, g_c = _transfer_level(info, p, r)
+        values = _agg.apply_map(g_c, _agg.apply_map(g_ap, values))
+        levels.append(lv)
+
+
+def _build_pyamg(a0: sp.csr_matrix, method: str, max_levels: int, max_coarse: int,
+                 theta: float) -> list[LevelStructure]:
+    """pyamg's setup (the reference, and Ruge-Stuben); only its P and R are kept."""
+    ml = _pyamg_solver(a0, method, max_levels, max_coarse, theta)
+    levels: list[LevelStructure] = []
+    indptr, indices = a0.indptr, a0.indices
+    for lvl in ml.levels[:-1]:
+        p, r = sp.csr_matrix(lvl.P), sp.csr_matrix(lvl.R)
+        p.sort_indices()
+        r.sort_indices()
+        lv, (indptr, indices, _), _, _ = _transfer_level(_level(indptr, indices), p, r)
+        levels.append(lv)
+    levels.append(LevelStructure(**_level(indptr, indices)))
+    return levels
+
+
+def native_applies(method: str, values: np.ndarray) -> bool:
+    """nativax's own setup serves real smoothed aggregation; the rest goes to pyamg."""
+    return method == "smoothed_aggregation" and not np.iscomplexobj(values)
+
+
+def build(pattern: SparsityPattern, values: np.ndarray, method: str, max_levels: int, max_coarse: int,
+          host_setup: str = "native", theta: float = 0.0) -> Symbolic:
+    """Run the host setup on the matrix and freeze its structure (not cached; see `symbolic`)."""
     perm = pattern.transpose_perm
     n = pattern.shape[0]
     a0 = sp.csr_matrix((values[perm], pattern.cols[perm], _csr_indptr(pattern, perm)), shape=(n, n))
-    ml = _pyamg_solver(a0, method, max_levels, max_coarse)
-    levels = []
-    a_struct = sp.csr_matrix((np.ones(a0.nnz), a0.indices, a0.indptr), shape=a0.shape)
-    for lvl in ml.levels[:-1]:
-        info = _level(a_struct)
-        p = CsrStructure.of(lvl.P, True)
-        r = CsrStructure.of(lvl.R, True)
-        maps, a_struct = _galerkin_maps(info["a"], p, r, p.n_cols)
-        levels.append(LevelStructure(**info, p=p, r=r, rt=CsrStructure.of(lvl.R.T, True),
-                                     pt=CsrStructure.of(lvl.P.T, True), **maps))
-    levels.append(LevelStructure(**_level(a_struct)))
+    if host_setup == "native" and native_applies(method, values):
+        levels = _build_native(a0, max_levels, max_coarse, theta)
+    else:
+        levels = _build_pyamg(a0, method, max_levels, max_coarse, theta)
     return Symbolic(tuple(levels), _i32(perm), np.asarray(values[perm]))
 
 
@@ -179,11 +211,11 @@ def proxy_values(pattern: SparsityPattern) -> np.ndarray:
 
 
 def symbolic(pattern: SparsityPattern, values: np.ndarray | None, method: str, max_levels: int,
-             max_coarse: int, refresh: bool = False) -> Symbolic:
+             max_coarse: int, refresh: bool = False, host_setup: str = "native", theta: float = 0.0) -> Symbolic:
     """The cached symbolic setup for (pattern, options). Built from `values` on a miss (or always, with
     `refresh`); with `values=None` (traced), a setup from real values is preferred, else one from
     `proxy_values(pattern)` is used/built."""
-    base = (pattern, method, max_levels, max_coarse)
+    base = (pattern, method, max_levels, max_coarse, host_setup, theta)
     keys = [(*base, "values")] if values is not None else [(*base, "values"), (*base, "pattern")]
     with _lock:
         for key in keys if not refresh else []:
@@ -196,7 +228,7 @@ def symbolic(pattern: SparsityPattern, values: np.ndarray | None, method: str, m
         raise ValueError("nativax.AMG: the operator's pattern lacks stored diagonal entries (the smoothers need them)")
     if values is None:
         values = proxy_values(pattern)
-    sym = build(pattern, values, method, max_levels, max_coarse)
+    sym = build(pattern, values, method, max_levels, max_coarse, host_setup, theta)
     with _lock:
         _counters["setups"] += 1
         _cache[keys[-1]] = sym

@@ -1,13 +1,15 @@
 """`nativax.AMG`: algebraic multigrid as an immutable lineax solver.
 
 The options live here; the work is done by the engine object the solver holds (`engine.py`): the JAX engine
-(any backend) sets the hierarchy up once per sparsity pattern on the host with pyamg and recomputes coarse
+(any backend) sets the hierarchy up once per sparsity pattern on the host (nativax's own smoothed
+aggregation kernels, or pyamg) and recomputes coarse
 operators, smoother parameters and the coarse LU inside `jit` from the operator's values, so changing
 coefficients costs no host round-trip; the AmgX engine hands the system to NVIDIA AmgX."""
 
 from typing import Any
 
 import equinox as eqx
+import jax
 import lineax as lx
 import numpy as np
 
@@ -28,7 +30,7 @@ _JAX = JaxEngine()
 class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
     """Algebraic multigrid for square sparse operators (SPD/elliptic best; nonsymmetric with GMRES/BiCGStab).
 
-    Recommended: `solver = AMG(...).setup(operator)` eagerly (pyamg runs on the operator's real values, once
+    Recommended: `solver = AMG(...).setup(operator)` eagerly (the host setup runs on the operator's real values, once
     per sparsity pattern and options, cached), then pass `solver` into jitted functions as an argument: its
     hierarchy arrays are pytree leaves, and new values with the same pattern are set up inside `jit`. Without
     `setup`, a solve inside `jit` (including `lx.linear_solve`, which traces) uses a cached setup for the
@@ -40,7 +42,14 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
     """"jax" (any backend) or "amgx" (NVIDIA AmgX on a CUDA GPU; only in builds made with `AMGX_DIR`, see the
     docs; unverified: never run on a GPU by this project); stored as the engine object that does the work."""
     method: str = eqx.field(static=True, default="smoothed_aggregation")
-    """"smoothed_aggregation" or "ruge_stuben" (pyamg's setups)."""
+    """"smoothed_aggregation" or "ruge_stuben"."""
+    host_setup: str = eqx.field(static=True, default="native")
+    """Who builds the hierarchy on the host: "native" (nativax's kernels; real smoothed aggregation, else
+    pyamg) or "pyamg" (pyamg's own setup, the reference)."""
+    theta: float = eqx.field(static=True, default=0.02)
+    """Strength of connection for smoothed aggregation: a_ij is strong when |a_ij| >= theta sqrt(|a_ii a_jj|).
+    0.02 keeps every connection of constant-coefficient stencils and cuts those across coefficient jumps of
+    ~10^3 and more (pyamg's default, 0, aggregates across them: ~9x the CG steps at a 10^4 jump)."""
     cycle: str = eqx.field(static=True, default="V")
     """Multigrid cycle: "V", "W" or "F"."""
     smoother: str = eqx.field(static=True, default="jacobi")
@@ -71,6 +80,7 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
     def __check_init__(self):
         for name, value, allowed in (
             ("method", self.method, setup_.METHODS),
+            ("host_setup", self.host_setup, setup_.HOST_SETUPS),
             ("cycle", self.cycle, cyc.CYCLES),
             ("smoother", self.smoother, cyc.SMOOTHERS),
             ("krylov", self.krylov, (*kry.KRYLOVS, AUTO)),
@@ -81,14 +91,14 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
                             ("max_coarse", self.max_coarse)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"nativax.AMG: `{name}` must be a positive int, got {value!r}")
-        for name, tol in (("rtol", self.rtol), ("atol", self.atol)):
+        for name, tol in (("rtol", self.rtol), ("atol", self.atol), ("theta", self.theta)):
             if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
                 raise ValueError(f"nativax.AMG: `{name}` must be a finite float >= 0, got {tol!r}")
         self.engine.check(self)
 
     # ---- setup --------------------------------------------------------------------------------------
     def setup(self, operator: lx.AbstractLinearOperator) -> "AMG":
-        """Run pyamg on `operator` now (eager; values concrete) and return a solver holding the result.
+        """Run the host setup on `operator` now (eager; values concrete) and return a solver holding the result.
 
         The result also replaces the cached setup for this pattern and these options."""
         op = _square(as_sparse_operator(operator))
@@ -126,20 +136,36 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
 
     # ---- preconditioner -------------------------------------------------------------------------------
     def preconditioner(self, operator: lx.AbstractLinearOperator) -> lx.FunctionLinearOperator:
-        """One AMG cycle as a lineax operator, e.g. `options={"preconditioner": ...}` for `lx.CG`/`lx.GMRES`.
+        """One AMG cycle as a lineax operator, e.g. `options={"preconditioner": ...}` for `lx.CG`/`lx.GMRES`/
+        `lx.BiCGStab`.
 
-        Tagged symmetric positive semidefinite when the operator is (R = P^T and mirrored smoothing keep the
-        cycle symmetric), as `lx.CG` requires."""
+        Call it on a solver that holds a setup (`AMG(...).setup(operator)`): then it only runs the numeric
+        resetup (one compiled call eagerly; inline under `jit`) and never the host setup. The hierarchy arrays
+        are leaves of the returned operator, so pass it (or the solver) into `jit` as an argument rather than
+        closing over it. Tagged symmetric positive semidefinite when the operator is (R = P^T and mirrored
+        smoothing keep the cycle symmetric), as `lx.CG` requires. The hierarchy is cut from autodiff
+        (`stop_gradient`): a preconditioner changes how fast a solve converges, not its solution, and lineax
+        refuses tangents in `options`."""
         state = self.hierarchy(operator)
         tags = (lx.symmetric_tag, lx.positive_semidefinite_tag) if state.symmetric else ()
-        h, packed = state.hierarchy, state.packed
+        return lx.FunctionLinearOperator(
+            _Cycle(jax.lax.stop_gradient(state.hierarchy), state.packed, self.cycle, self.smoother, self.sweeps),
+            operator.out_structure(), tags)
 
-        def fn(v):
-            x = cyc.apply(h, packing.ravel(v, packed, "nativax.AMG.preconditioner"), self.cycle, self.smoother,
-                          self.sweeps)
-            return packing.unravel(x, packed)
 
-        return lx.FunctionLinearOperator(fn, operator.out_structure(), tags)
+class _Cycle(eqx.Module):
+    """v -> one multigrid cycle applied to v (the hierarchy as pytree leaves, not closed-over constants)."""
+
+    hierarchy: hier.Hierarchy
+    packed: packing.PackedStructures
+    cycle: str = eqx.field(static=True)
+    smoother: str = eqx.field(static=True)
+    sweeps: int = eqx.field(static=True)
+
+    def __call__(self, v):
+        x = cyc.apply(self.hierarchy, packing.ravel(v, self.packed, "nativax.AMG.preconditioner"), self.cycle,
+                      self.smoother, self.sweeps)
+        return packing.unravel(x, self.packed)
 
 
 def _square(op: SparseOperator) -> SparseOperator:
@@ -148,7 +174,7 @@ def _square(op: SparseOperator) -> SparseOperator:
 
 
 def setup_info() -> dict[str, int]:
-    """Host (pyamg) setups done so far, symbolic-cache hits and live entries."""
+    """Host setups done so far, symbolic-cache hits and live entries."""
     return setup_.setup_info()
 
 

@@ -1,6 +1,8 @@
 """CSR matrices as pytrees and their mat-vec: the native parallel kernel on CPU, a pure-JAX segment sum on
 other backends (chosen at lowering time with `jax.lax.platform_dependent`)."""
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -40,11 +42,27 @@ def _native_matvec(a: Csr, x: Array) -> Array:
     return call(a.indptr, a.indices, a.data, x)
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _dispatch(n_cols: int, indptr, indices, rows, data, x):
+    a = Csr(indptr, indices, rows, data, n_cols)
+    return jax.lax.platform_dependent(a, x, cpu=_native_matvec, default=_jax_matvec)
+
+
+@_dispatch.defjvp
+def _dispatch_jvp(n_cols, primals, tangents):
+    """d(A x) = dA x + A dx, as segment sums (linear, transposable JAX), so the numeric resetup and anything
+    else built on these mat-vecs differentiates in forward and reverse mode."""
+    indptr, indices, rows, data, x = primals
+    ddata, dx = tangents[3], tangents[4]
+    a = Csr(indptr, indices, rows, data, n_cols)
+    return _dispatch(n_cols, *primals), _jax_matvec(a.with_data(ddata), x) + _jax_matvec(a, dx)
+
+
 def matvec(a: Csr, x: Inexact[Array, " n"]) -> Inexact[Array, " m"]:
-    """y = A x."""
+    """y = A x (differentiable in A's values and x)."""
     dtype = promote(a.data.dtype, x.dtype)
     a = a.with_data(a.data.astype(dtype))
     x = x.astype(dtype)
     if dtype not in _NATIVE_DTYPES or a.indices.shape[0] == 0:
         return _jax_matvec(a, x)
-    return jax.lax.platform_dependent(a, x, cpu=_native_matvec, default=_jax_matvec)
+    return _dispatch(a.n_cols, a.indptr, a.indices, a.rows, a.data, x)

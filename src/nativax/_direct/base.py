@@ -30,7 +30,7 @@ from jaxtyping import Array, Inexact
 
 from .._core import packing
 from .._core.convert import as_sparse_operator
-from .._core.handles import NumericHandle, SymbolicHandle
+from .handles import NumericHandle, SymbolicHandle
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from .._core.status import (

@@ -7,7 +7,7 @@ public function (`nativax.cholmod.solve`, ...).
 
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from .._core.handles import NumericHandle, SymbolicHandle
+from .handles import NumericHandle, SymbolicHandle
 from . import functional as _f
 from .engine import Engine
 

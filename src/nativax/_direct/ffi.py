@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Inexact, Int
 
-from .._core.handles import handle_words as handle_words
+from .handles import handle_words as handle_words
 from .._core.status import INFO_FIELDS
 from .engine import Engine
 

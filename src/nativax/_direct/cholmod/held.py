@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ..._core.handles import (
+from ..handles import (
     NumericHandle,
     SingularMatrixError,
     _flatten_numeric,

@@ -16,7 +16,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..._core.handles import NumericHandle
+from ..handles import NumericHandle
 from ..._core.status import raise_if_failed
 from ..engine import CHOLMOD
 from .held import handle_logdet

@@ -16,7 +16,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ..._core.handles import NumericHandle
+from ..handles import NumericHandle
 from ..ffi import handle_words
 from . import pieces
 from .held import UpdatedNumericHandle

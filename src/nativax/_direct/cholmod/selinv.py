@@ -20,7 +20,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float, Inexact
 
-from ..._core.handles import NumericHandle, SymbolicHandle
+from ..handles import NumericHandle, SymbolicHandle
 from ..._core.operator import SparseOperator
 from ..._core.pattern import SparsityPattern
 from ..._core.status import raise_if_failed

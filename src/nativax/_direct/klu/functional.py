@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from ..._core.handles import NumericHandle, SymbolicHandle
+from ..handles import NumericHandle, SymbolicHandle
 from ..._core.packing import promote
 from .. import functional as _f
 from .. import shapes as shapes

@@ -14,7 +14,9 @@ no finalizer); the owner object outside keeps the native memory alive.
 
 Pickling: a registry id means nothing in another process, so it is never pickled. A handle pickles as its
 stored pattern (and values): unpickling re-runs the analysis/factorization in the new process (same cost as
-the original `analyze`/`factor`). Pickling a freed handle raises `FreedHandleError`.
+the original `analyze`/`factor`). Pickling a freed handle raises `FreedHandleError`. The reducers live with
+the code that builds handles (`_direct/functional.py`, registered through `copyreg`), so this module knows
+nothing of the engines.
 """
 
 import os
@@ -24,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .native import lib
+from .._core.native import lib
 
 
 class FreedHandleError(RuntimeError):
@@ -217,9 +219,6 @@ class SymbolicHandle(_Handle):
         """Number of COO entries of the analysed pattern."""
         return int(self.rows.shape[0])
 
-    def __reduce__(self):
-        self._pickle_check()
-        return _rebuild_symbolic, (self.n, self.rows, self.cols, self.engine)
 
 
 class NumericHandle(_Handle):
@@ -260,27 +259,10 @@ class NumericHandle(_Handle):
         (min L_ii / max L_ii)^2)."""
         return float(_handle_info(self.engine, self.id)["rcond"])
 
-    def __reduce__(self):
-        self._pickle_check()
-        return _rebuild_numeric, (self.symbolic, np.asarray(self.values))
 
 
 def _handle_info(engine: str, handle_id: int) -> dict:
     return getattr(lib, f"{engine}_handle_info")(handle_id)
-
-
-def _rebuild_symbolic(n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu") -> SymbolicHandle:
-    from .._direct import functional as direct  # noqa: PLC0415  (it imports this module)
-    from .._direct.engine import ENGINES  # noqa: PLC0415
-
-    return direct.analyze(ENGINES[engine], rows, cols, n, fn=f"{engine}.analyze (unpickling)")
-
-
-def _rebuild_numeric(symbolic: SymbolicHandle, values: np.ndarray) -> NumericHandle:
-    from .._direct import functional as direct  # noqa: PLC0415
-    from .._direct.engine import ENGINES  # noqa: PLC0415
-
-    return direct.factor(ENGINES[symbolic.engine], symbolic, values, fn=f"{symbolic.engine}.factor (unpickling)")
 
 
 # ---- pytree registration: ids and values are leaves, the pattern is static --------------------------------
