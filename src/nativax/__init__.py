@@ -19,10 +19,6 @@ from ._core.caches import reset_cache_counters as reset_cache_counters
 from ._core.caches import set_cache_bytes as set_cache_bytes
 from ._core.caches import set_cache_size as set_cache_size
 from ._core.convert import as_sparse_operator as as_sparse_operator
-from ._direct.handles import FreedHandleError as FreedHandleError
-from ._direct.handles import NumericHandle as NumericHandle
-from ._direct.handles import SingularMatrixError as SingularMatrixError
-from ._direct.handles import SymbolicHandle as SymbolicHandle
 from ._core.native import lib as _lib
 from ._core.operator import PrecisionLossWarning as PrecisionLossWarning
 from ._core.operator import SparseOperator as SparseOperator
@@ -31,6 +27,10 @@ from ._core.pattern import SparsityPattern as SparsityPattern
 from ._direct.auto import Auto as Auto
 from ._direct.cholmod.logdet import logdet as logdet
 from ._direct.cholmod.solver import CHOLMOD as CHOLMOD
+from ._direct.handles import FreedHandleError as FreedHandleError
+from ._direct.handles import NumericHandle as NumericHandle
+from ._direct.handles import SingularMatrixError as SingularMatrixError
+from ._direct.handles import SymbolicHandle as SymbolicHandle
 from ._direct.klu.solver import KLU as KLU
 from ._direct.umfpack.solver import UMFPACK as UMFPACK
 from ._distributed.factor import NotPositiveDefiniteError as NotPositiveDefiniteError
