@@ -10,19 +10,6 @@
 namespace nativax::cholmod {
 namespace {
 
-// One cholmod_common per call (CHOLMOD keeps per-call workspace in it): RAII start/finish.
-struct Common {
-  cholmod_common c;
-  Common() {
-    cholmod_start(&c);
-    c.print = 0;
-    c.error_handler = nullptr;
-  }
-  ~Common() { cholmod_finish(&c); }
-  Common(const Common&) = delete;
-  Common& operator=(const Common&) = delete;
-};
-
 // A non-owning cholmod_sparse view of the lower triangle of pattern `p` (stype -1) with optional values.
 cholmod_sparse view(const Pattern& p, const double* values, bool cplx) {
   cholmod_sparse A;
@@ -72,46 +59,6 @@ T conj_of(const T& v) {
     return v;
   } else {
     return std::conj(v);
-  }
-}
-
-// Takahashi recurrence on a simplicial LDL^T factor (unit L, diagonal slot holds D): Z = A_perm^{-1} on the
-// pattern of L (lower part, column-compressed like L). Columns j = n-1 .. 0:
-//   Z_ij = -sum_{k in S_j} Z_ik L_kj (i in S_j),  Z_jj = 1/d_j - sum_{k in S_j} conj(L_kj) Z_kj,
-// with S_j the off-diagonal rows of column j and Z_ik = conj(Z_ki) for i < k.
-template <typename T>
-void takahashi(const cholmod_factor* F, std::vector<T>* Z) {
-  const int32_t n = static_cast<int32_t>(F->n);
-  const int32_t* Lp = static_cast<const int32_t*>(F->p);
-  const int32_t* Li = static_cast<const int32_t*>(F->i);
-  const T* Lx = static_cast<const T*>(F->x);
-  Z->assign(Lp[n], T(0));
-  std::vector<int32_t> pos(n, -1);
-  std::vector<T> acc;
-  for (int32_t j = n - 1; j >= 0; --j) {
-    const int32_t p0 = Lp[j], p1 = Lp[j + 1];
-    const int32_t m = p1 - p0 - 1;  // off-diagonal count
-    acc.assign(m, T(0));
-    for (int32_t t = 0; t < m; ++t) pos[Li[p0 + 1 + t]] = t;
-    for (int32_t t = 0; t < m; ++t) {
-      const int32_t k = Li[p0 + 1 + t];
-      const T lkj = Lx[p0 + 1 + t];
-      acc[t] += (*Z)[Lp[k]] * lkj;  // Z_kk L_kj
-      for (int32_t q = Lp[k] + 1; q < Lp[k + 1]; ++q) {
-        const int32_t pi = pos[Li[q]];
-        if (pi < 0) continue;
-        const T zik = (*Z)[q];               // Z_ik, i > k
-        acc[pi] += zik * lkj;                // row i: Z_ik L_kj
-        acc[t] += conj_of(zik) * Lx[p0 + 1 + pi];  // row k: Z_ki L_ij
-      }
-    }
-    T zjj = T(1.0 / std::real(Lx[p0]));
-    for (int32_t t = 0; t < m; ++t) {
-      (*Z)[p0 + 1 + t] = -acc[t];
-      zjj -= conj_of(Lx[p0 + 1 + t]) * (-acc[t]);
-    }
-    (*Z)[p0] = zjj;
-    for (int32_t t = 0; t < m; ++t) pos[Li[p0 + 1 + t]] = -1;
   }
 }
 
@@ -292,56 +239,6 @@ double Numeric::logdet() const {
   const int32_t* Lp = static_cast<const int32_t*>(L->p);
   for (size_t j = 0; j < L->n; ++j) ld += (L->is_ll ? 2.0 : 1.0) * std::log(x[w * Lp[j]]);
   return ld;
-}
-
-int32_t Numeric::selected_inverse_transposed(std::vector<double>* out) const {
-  Common c;
-  cholmod_factor* F = cholmod_copy_factor(L, &c.c);
-  if (!F) return kFailed;
-  struct Free {
-    cholmod_factor** f;
-    cholmod_common* c;
-    ~Free() { cholmod_free_factor(f, c); }
-  } guard{&F, &c.c};
-  if (!cholmod_change_factor(F->xtype, /*to_ll=*/0, /*to_super=*/0, /*to_packed=*/1, /*to_monotonic=*/1, F, &c.c)) {
-    return kFailed;
-  }
-  const Pattern& p = *symbolic->pattern;
-  const int32_t n = static_cast<int32_t>(p.n);
-  const int32_t* perm = static_cast<const int32_t*>(F->Perm);
-  std::vector<int32_t> inv(n);
-  for (int32_t k = 0; k < n; ++k) inv[perm[k]] = k;
-  const int32_t* Lp = static_cast<const int32_t*>(F->p);
-  const int32_t* Li = static_cast<const int32_t*>(F->i);
-  // Z on L's pattern; an entry (a, b) of A^{-1} is Z(inv a, inv b), stored in column min, row max.
-  auto run = [&]<typename T>() -> int32_t {
-    std::vector<T> Z;
-    takahashi<T>(F, &Z);
-    std::vector<int32_t> where(n, -1);
-    const int64_t nnz = p.coo_nnz();
-    out->assign((is_complex ? 2 : 1) * nnz, 0.0);
-    T* o = reinterpret_cast<T*>(out->data());
-    // Group the COO entries by the Z column they read, then scatter that column once.
-    std::vector<std::vector<int64_t>> by_col(n);
-    for (int64_t k = 0; k < nnz; ++k) {
-      const int32_t a = inv[p.cols[k]], b = inv[p.rows[k]];  // (A^{-1})[col, row]
-      by_col[std::min(a, b)].push_back(k);
-    }
-    for (int32_t j = 0; j < n; ++j) {
-      if (by_col[j].empty()) continue;
-      for (int32_t q = Lp[j]; q < Lp[j + 1]; ++q) where[Li[q]] = q;
-      for (int64_t k : by_col[j]) {
-        const int32_t a = inv[p.cols[k]], b = inv[p.rows[k]];
-        const int32_t r = std::max(a, b);
-        const int32_t q = where[r];
-        if (q < 0) return kFailed;  // cannot happen: the pattern of A is within the factor's
-        o[k] = a >= b ? Z[q] : conj_of(Z[q]);
-      }
-      for (int32_t q = Lp[j]; q < Lp[j + 1]; ++q) where[Li[q]] = -1;
-    }
-    return kOk;
-  };
-  return is_complex ? run.template operator()<std::complex<double>>() : run.template operator()<double>();
 }
 
 }  // namespace nativax::cholmod

@@ -14,6 +14,19 @@
 
 namespace nativax::cholmod {
 
+// One cholmod_common per call (CHOLMOD keeps per-call workspace in it): RAII start/finish.
+struct Common {
+  cholmod_common c;
+  Common() {
+    cholmod_start(&c);
+    c.print = 0;
+    c.error_handler = nullptr;
+  }
+  ~Common() { cholmod_finish(&c); }
+  Common(const Common&) = delete;
+  Common& operator=(const Common&) = delete;
+};
+
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
   std::vector<int32_t> mirror;  // CSC position of (j, i) for each CSC position of (i, j)
@@ -32,10 +45,6 @@ struct Numeric : FactorizationBase<Symbolic> {
   int32_t solve_inplace(int mode, double* work, int64_t nrhs) override;
   // log det A (real: A is positive definite).
   double logdet() const;
-  // (A^{-1})[cols[k], rows[k]] for every COO entry k (interleaved complex when complex): the gradient of
-  // log det A wrt the COO values, by selected inversion (Takahashi equations) on a simplicial LDL^T copy of
-  // the factor; only entries on the factor's pattern are formed, never the dense inverse.
-  int32_t selected_inverse_transposed(std::vector<double>* out) const;
 };
 
 struct Engine {

@@ -249,18 +249,6 @@ int32_t run(const cholmod_factor* F, const Pattern& p, Selection what, std::vect
   return kOk;
 }
 
-// One cholmod_common per call, RAII.
-struct Common {
-  cholmod_common c;
-  Common() {
-    cholmod_start(&c);
-    c.print = 0;
-    c.error_handler = nullptr;
-  }
-  ~Common() { cholmod_finish(&c); }
-  Common(const Common&) = delete;
-  Common& operator=(const Common&) = delete;
-};
 
 struct FactorGuard {
   cholmod_factor* f = nullptr;
