@@ -30,7 +30,6 @@ from jaxtyping import Array, Inexact
 
 from .._core import packing
 from .._core.convert import as_sparse_operator
-from .handles import NumericHandle, SymbolicHandle
 from .._core.operator import SparseOperator
 from .._core.pattern import SparsityPattern
 from .._core.status import (
@@ -49,6 +48,7 @@ from . import ffi, numerics, shapes
 from . import functional as _f
 from . import options as _opts
 from .engine import Engine
+from .handles import NumericHandle, SymbolicHandle
 
 
 class DirectState(eqx.Module):

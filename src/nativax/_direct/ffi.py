@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Inexact, Int
 
-from .handles import handle_words as handle_words
 from .._core.status import INFO_FIELDS
 from .engine import Engine
+from .handles import handle_words as handle_words
 from .options import DEFAULT, NativeOptions
 
 

@@ -15,11 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from .handles import NumericHandle, SingularMatrixError, SymbolicHandle
 from .._core.packing import promote
 from .._core.status import MODE_A, MODE_T, raise_if_failed
 from . import ffi, numerics, shapes
 from .engine import Engine
+from .handles import NumericHandle, SingularMatrixError, SymbolicHandle
 from .options import DEFAULT, GIVEN, NativeOptions
 
 
