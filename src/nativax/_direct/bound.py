@@ -7,9 +7,9 @@ public function (`nativax.cholmod.solve`, ...).
 
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from .handles import NumericHandle, SymbolicHandle
 from . import functional as _f
 from .engine import Engine
+from .handles import NumericHandle, SymbolicHandle
 
 
 class BoundFunctions:

@@ -6,14 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from ..engine import CHOLMOD
+from ..ffi import handle_words
 from ..handles import (
     NumericHandle,
     SingularMatrixError,
     _flatten_numeric,
     _unflatten_numeric,
 )
-from ..engine import CHOLMOD
-from ..ffi import handle_words
 from . import pieces
 from .selinv import check_numeric
 

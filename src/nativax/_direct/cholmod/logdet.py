@@ -16,9 +16,9 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..handles import NumericHandle
 from ..._core.status import raise_if_failed
 from ..engine import CHOLMOD
+from ..handles import NumericHandle
 from .held import handle_logdet
 from .solver import CHOLMOD as _Solver
 

@@ -16,8 +16,8 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ..handles import NumericHandle
 from ..ffi import handle_words
+from ..handles import NumericHandle
 from . import pieces
 from .held import UpdatedNumericHandle
 from .selinv import check_numeric, operator_values

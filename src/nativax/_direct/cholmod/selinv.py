@@ -20,12 +20,12 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float, Inexact
 
-from ..handles import NumericHandle, SymbolicHandle
 from ..._core.operator import SparseOperator
 from ..._core.pattern import SparsityPattern
 from ..._core.status import raise_if_failed
 from ..engine import CHOLMOD
 from ..ffi import handle_words
+from ..handles import NumericHandle, SymbolicHandle
 from .solver import CHOLMOD as _Solver
 
 COO, COO_T, DIAG = 0, 1, 2

@@ -14,11 +14,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
-from ..handles import NumericHandle, SymbolicHandle
 from ..._core.packing import promote
 from .. import functional as _f
 from .. import shapes as shapes
 from ..engine import KLU as _KLU
+from ..handles import NumericHandle, SymbolicHandle
 from . import ffi as ffi
 
 
