@@ -195,3 +195,16 @@ def test_permutation_of_the_wrong_length(solver_cls):
         solver_cls.factor(op, ordering=[2, 0, 1])
     with pytest.raises(ValueError, match=r"`ordering` is a permutation of length 3"):
         solver_cls(ordering=[2, 0, 1]).analyze(op)
+
+
+def test_pickled_handles_keep_their_options():
+    import pickle
+
+    a = poisson(10)
+    op = op_of(a)
+    b = np.ones(100)
+    held = nativax.UMFPACK.factor(op, ordering="natural", pivot_tol=1.0)
+    again = pickle.loads(pickle.dumps(held))
+    assert again.symbolic.options.ordering == held.symbolic.options.ordering
+    nnz = [int(lx.linear_solve(op, b, s).stats["factor_nnz"]) for s in (held, again, nativax.UMFPACK())]
+    assert nnz[0] == nnz[1] > nnz[2], nnz

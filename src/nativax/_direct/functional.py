@@ -127,7 +127,7 @@ def analyze(engine: Engine, rows: ArrayLike, cols: ArrayLike, n: int | None = No
     c.setflags(write=False)
     perm = [int(i) for i in options.perm] if options.ordering == GIVEN else []
     hid = engine.native("analyze")(r, c, int(n), options.ordering, options.pivot_tol, options.scale, perm)
-    return SymbolicHandle(hid, int(n), r, c, engine.name)
+    return SymbolicHandle(hid, int(n), r, c, engine.name, options)
 
 
 def host_values(values: ArrayLike, nnz: int, fn: str, complex_: bool | None = None) -> np.ndarray:
