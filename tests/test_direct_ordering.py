@@ -208,3 +208,19 @@ def test_pickled_handles_keep_their_options():
     assert again.symbolic.options.ordering == held.symbolic.options.ordering
     nnz = [int(lx.linear_solve(op, b, s).stats["factor_nnz"]) for s in (held, again, nativax.UMFPACK())]
     assert nnz[0] == nnz[1] > nnz[2], nnz
+
+
+@pytest.mark.parametrize("module", ["klu", "umfpack", "cholmod"])
+def test_functional_analyze_takes_the_options(module):
+    mod = getattr(nativax, module)
+    a = (poisson(8) if module == "cholmod" else nonsymmetric(8)).tocoo()
+    rows, cols = a.row.astype(np.int32), a.col.astype(np.int32)
+    b = np.ones(64)
+    ref = spla.spsolve(a.tocsc(), b)
+    for kw in ({"ordering": "natural"}, {"ordering": np.arange(64)[::-1]}):
+        with mod.analyze(rows, cols, 64, **kw) as sym:
+            np.testing.assert_allclose(mod.solve_with_symbolic(sym, a.data, b), ref, rtol=1e-11)
+    with pytest.raises(ValueError, match=rf"{module}.analyze: `ordering` must be one of"):
+        mod.analyze(rows, cols, 64, ordering="colamd" if module == "cholmod" else "nesdis")
+    with pytest.raises(ValueError, match=r"`ordering` is a permutation of length 3 but the operator is 64 x 64"):
+        mod.analyze(rows, cols, 64, ordering=[0, 1, 2])

@@ -108,5 +108,15 @@ def native(ordering: Any, pivot_tol: float | None, scale: str | None) -> NativeO
 DEFAULT = native("default", None, None)
 
 
+def checked_native(label: str, engine: str, ordering: Any, pivot_tol: Any, scale: Any,
+                   n: int | None = None) -> NativeOptions:
+    """`check` (and `check_size` when n is known), then `native`: for the functional API's `analyze`."""
+    ordering = convert_ordering(ordering)
+    check(label, engine, ordering, pivot_tol, scale)
+    if n is not None:
+        check_size(label, ordering, n)
+    return native(ordering, pivot_tol, scale)
+
+
 def _short(t: tuple[int, ...]) -> str:
     return repr(t) if len(t) <= 8 else f"({', '.join(map(str, t[:8]))}, ... {len(t)} entries)"
