@@ -78,8 +78,10 @@ Numeric::~Numeric() {
   }
 }
 
-std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
+std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern, const Options& opts,
+                                          std::string* err) {
   auto s = std::make_shared<Symbolic>();
+  s->opts = opts;
   const Pattern& p = *pattern;
   s->mirror.assign(p.csc_nnz(), -1);
   for (int64_t j = 0; j < p.n; ++j) {
@@ -100,7 +102,22 @@ std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern
   s->pattern = std::move(pattern);
   Common c;
   cholmod_sparse A = view(*s->pattern, nullptr, false);
-  s->L = cholmod_analyze(&A, &c.c);
+  // The default lets CHOLMOD try AMD (and METIS when AMD's fill is high); otherwise exactly one method.
+  if (opts.ordering == kOrderGiven) {
+    c.c.nmethods = 1;  // only the given permutation (CHOLMOD would otherwise also try AMD and keep the best)
+    c.c.method[0].ordering = CHOLMOD_GIVEN;
+    s->L = cholmod_analyze_p(&A, const_cast<int32_t*>(opts.perm.data()), nullptr, 0, &c.c);
+  } else {
+    if (opts.ordering != kOrderDefault) {
+      c.c.nmethods = 1;
+      c.c.method[0].ordering = opts.ordering == kOrderNatural ? CHOLMOD_NATURAL
+                               : opts.ordering == kOrderMetis ? CHOLMOD_METIS
+                               : opts.ordering == kOrderNesdis ? CHOLMOD_NESDIS
+                                                               : CHOLMOD_AMD;
+      if (opts.ordering == kOrderNatural) c.c.postorder = 0;  // natural means the identity, not its postorder
+    }
+    s->L = cholmod_analyze(&A, &c.c);
+  }
   if (!s->L || c.c.status < CHOLMOD_OK) {
     *err = "CHOLMOD analyze failed (status " + std::to_string(c.c.status) + ")";
     return nullptr;

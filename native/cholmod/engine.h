@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/factorization.h"
+#include "common/options.h"
 #include "common/pattern.h"
 #include "common/registry.h"
 
@@ -29,6 +30,7 @@ struct Common {
 
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
+  Options opts;  // the fill-reducing ordering (CHOLMOD has no pivoting or scaling)
   std::vector<int32_t> mirror;  // CSC position of (j, i) for each CSC position of (i, j)
   cholmod_factor* L = nullptr;  // symbolic factor: fill-reducing ordering + elimination tree
   size_t native_bytes = 0;
@@ -53,7 +55,8 @@ struct Engine {
   static constexpr const char* kName = "CHOLMOD";
   static constexpr HandleKind kSymbolicKind = HandleKind::kCholmodSymbolic;
   static constexpr HandleKind kNumericKind = HandleKind::kCholmodNumeric;
-  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, const Options& opts,
+                                           std::string* err);
   static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                         std::shared_ptr<Numeric>* out);
   static int32_t refactor(Numeric* num, std::vector<double> values, uint64_t hash);

@@ -5,6 +5,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <complex>
 #include <string>
@@ -45,18 +46,29 @@ void bind_engine(nb::module_& m, const std::string& prefix) {
   using namespace nb::literals;
   m.def(
       (prefix + "_analyze").c_str(),
-      [](IndexArray rows, IndexArray cols, int64_t n) {
+      [](IndexArray rows, IndexArray cols, int64_t n, int32_t ordering, double pivot_tol, int32_t scale,
+         std::vector<int32_t> perm) {
         if (rows.shape(0) != cols.shape(0)) throw nb::value_error("nativax: `rows` and `cols` differ in length");
+        if (ordering < kOrderDefault || ordering > kOrderGiven) throw nb::value_error("nativax: `ordering` code out of range");
+        Options opts;
+        opts.ordering = ordering;
+        opts.pivot_tol = pivot_tol;
+        opts.scale = scale;
+        if (ordering == kOrderGiven) {
+          opts.perm = std::move(perm);
+          if (!valid_perm(opts.perm, n)) throw nb::value_error("nativax: `ordering` must be a permutation of 0..n-1");
+        }
         int64_t id = 0;
         std::string err;
         int32_t st;
         {
           nb::gil_scoped_release release;
-          st = handle_analyze<E>(n, rows.data(), cols.data(), rows.shape(0), &id, &err);
+          st = handle_analyze<E>(n, rows.data(), cols.data(), rows.shape(0), &id, &err, opts);
         }
         return checked_id(st, id, err);
       },
-      "rows"_a, "cols"_a, "n"_a);
+      "rows"_a, "cols"_a, "n"_a, "ordering"_a = 0, "pivot_tol"_a = -1.0, "scale"_a = -1,
+      "perm"_a = std::vector<int32_t>());
   auto factor = [](int64_t symbolic, const double* data, int64_t nnz, bool cplx) {
     int64_t id = 0;
     std::string err;

@@ -4,7 +4,8 @@
 //   using Numeric = ...;    // derives from FactorizationBase<Symbolic>, implements solve_inplace
 //   static constexpr const char* kName;                       // "CHOLMOD", for messages
 //   static constexpr HandleKind kSymbolicKind, kNumericKind;  // registry kinds of its handles
-//   static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern>, std::string* err);
+//   static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern>, const Options&, std::string* err);
+//                                                           // Symbolic keeps the options as `opts`
 //   static int32_t factor(const std::shared_ptr<Symbolic>&, bool cplx, std::vector<double> csc_values,
 //                         uint64_t hash, std::shared_ptr<Numeric>* out);        // returns a Status
 //   static int32_t refactor(Numeric*, std::vector<double> csc_values, uint64_t hash);  // in place; the caller
@@ -54,8 +55,8 @@ inline bool csc_values(const Pattern& p, bool cplx, const double* values, int64_
 // Handle operations. Each returns a status (kOk, kSingular, ...); argument errors give -1 and *err.
 template <typename E>
 int32_t handle_analyze(int64_t n, const int32_t* rows, const int32_t* cols, int64_t nnz, int64_t* id,
-                       std::string* err) {
-  auto s = LruCache<E>::instance().symbolic(n, rows, cols, nnz, err);
+                       std::string* err, const Options& opts = Options{}) {
+  auto s = LruCache<E>::instance().symbolic(n, rows, cols, nnz, err, opts);
   if (!s) return -1;
   *id = registry().insert(s, E::kSymbolicKind);
   return kOk;

@@ -57,16 +57,37 @@ ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi
   });
 }
 
+// The ordering/pivoting options from the solve's attributes (`perm` is [-1] when no permutation is given).
+inline ffi::ErrorOr<Options> options_of(int64_t n, int64_t ordering, double pivot_tol, int64_t scale,
+                                        ffi::Span<const int64_t> perm) {
+  Options o;
+  o.ordering = static_cast<int32_t>(ordering);
+  o.pivot_tol = pivot_tol;
+  o.scale = static_cast<int32_t>(scale);
+  if (ordering < kOrderDefault || ordering > kOrderGiven) return ffi::Unexpected(invalid("`ordering` code out of range"));
+  if (ordering == kOrderGiven) {
+    o.perm.assign(perm.begin(), perm.end());
+    if (!valid_perm(o.perm, n)) {
+      return ffi::Unexpected(invalid("`ordering` must be a permutation of 0..n-1 with n = " + std::to_string(n)));
+    }
+  }
+  return o;
+}
+
 template <typename E>
 ffi::Error solve_coo(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ffi::AnyBuffer values,
                      ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> x, ffi::Result<ffi::Buffer<ffi::S32>> status,
-                     ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest) {
+                     ffi::Result<ffi::AnyBuffer> info, int64_t mode, int64_t condest, int64_t ordering,
+                     double pivot_tol, int64_t scale, ffi::Span<const int64_t> perm) {
   auto nnz = coo_nnz(rows, cols);
   if (!nnz) return nnz.error();
   auto bd = b.dimensions();
   if (bd.size() < 2) return invalid("`b` must have shape (..., n, k)");
+  auto opts = options_of(bd[bd.size() - 2], ordering, pivot_tol, scale, perm);
+  if (!opts.has_value()) return opts.error();
   std::string err;
-  auto s = LruCache<E>::instance().symbolic(bd[bd.size() - 2], rows.typed_data(), cols.typed_data(), *nnz, &err);
+  auto s = LruCache<E>::instance().symbolic(bd[bd.size() - 2], rows.typed_data(), cols.typed_data(), *nnz, &err,
+                                            *opts);
   if (!s) return invalid(err);
   return solve_on_symbolic<E>(s, values, b, x, status, info, mode, condest);
 }

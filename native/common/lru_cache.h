@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/env.h"
+#include "common/options.h"
 #include "common/pattern.h"
 #include "common/status.h"
 
@@ -55,22 +56,23 @@ class LruCache {
     evict_locked(&num_, &num_stats_.evictions, &doomed);
   }
 
-  // Find or build (validate + analyze) the symbolic analysis of an n x n COO pattern.
+  // Find or build (validate + analyze) the symbolic analysis of an n x n COO pattern with `opts` (part of
+  // the key: an analysis made with other options is never returned).
   std::shared_ptr<Symbolic> symbolic(int64_t n, const int32_t* rows, const int32_t* cols, int64_t nnz,
-                                     std::string* err) {
+                                     std::string* err, const Options& opts = Options{}) {
     const uint64_t h = pattern_hash(n, rows, cols, nnz);
     std::shared_ptr<SymbolicBuild> build;
     {
       std::unique_lock<std::mutex> lock(mu_);
       for (auto it = sym_.begin(); it != sym_.end(); ++it) {
-        if ((*it)->pattern->matches(n, rows, cols, nnz, h)) {
+        if ((*it)->opts == opts && (*it)->pattern->matches(n, rows, cols, nnz, h)) {
           sym_.splice(sym_.begin(), sym_, it);
           sym_stats_.hits += 1;
           return sym_.front();
         }
       }
       for (const auto& b : sym_building_) {
-        if (b->matches(n, rows, cols, nnz, h)) {  // being analysed by another caller: wait for it
+        if (b->opts == opts && b->matches(n, rows, cols, nnz, h)) {  // being analysed by another caller: wait for it
           sym_stats_.hits += 1;
           auto joined = b;
           cv_.wait(lock, [&] { return joined->done; });
@@ -80,19 +82,19 @@ class LruCache {
       }
       sym_stats_.misses += 1;
       if (capacity_ > 0) {
-        build = std::make_shared<SymbolicBuild>(n, h, rows, cols, nnz);
+        build = std::make_shared<SymbolicBuild>(n, h, rows, cols, nnz, opts);
         sym_building_.push_back(build);
       }
     }
     std::shared_ptr<Symbolic> s;
     auto pattern = build_pattern(n, rows, cols, nnz, h, err);
-    if (pattern) s = E::analyze(std::move(pattern), err);
+    if (pattern) s = E::analyze(std::move(pattern), opts, err);
     std::vector<std::shared_ptr<void>> doomed;
     std::lock_guard<std::mutex> lock(mu_);
     if (build) finish_locked(&sym_building_, build, s ? kOk : kFailed, s, s ? std::string() : *err);
     if (!s || capacity_ == 0) return s;
     for (auto it = sym_.begin(); it != sym_.end(); ++it) {
-      if ((*it)->pattern->matches(n, rows, cols, nnz, h)) return *it;  // cached meanwhile (capacity changes)
+      if ((*it)->opts == opts && (*it)->pattern->matches(n, rows, cols, nnz, h)) return *it;  // cached meanwhile (capacity changes)
     }
     sym_.push_front(s);
     evict_locked(&sym_, &sym_stats_.evictions, &doomed);
@@ -220,8 +222,9 @@ class LruCache {
     int64_t n;
     uint64_t hash;
     std::vector<int32_t> rows, cols;
-    SymbolicBuild(int64_t n_, uint64_t h, const int32_t* r, const int32_t* c, int64_t nnz)
-        : n(n_), hash(h), rows(r, r + nnz), cols(c, c + nnz) {}
+    Options opts;
+    SymbolicBuild(int64_t n_, uint64_t h, const int32_t* r, const int32_t* c, int64_t nnz, const Options& o)
+        : n(n_), hash(h), rows(r, r + nnz), cols(c, c + nnz), opts(o) {}
     bool matches(int64_t n_, const int32_t* r, const int32_t* c, int64_t nnz, uint64_t h) const {
       return h == hash && n_ == n && nnz == static_cast<int64_t>(rows.size()) &&
              std::memcmp(r, rows.data(), nnz * sizeof(int32_t)) == 0 &&

@@ -13,6 +13,11 @@ namespace {
 struct Common {
   klu_common c;
   Common() { klu_defaults(&c); }
+  // KLU's defaults with the pivot tolerance and scaling of `o` (those KLU reads in factor and refactor).
+  explicit Common(const Options& o) : Common() {
+    if (o.pivot_tol >= 0.0) c.tol = o.pivot_tol;
+    if (o.scale >= 0) c.scale = o.scale;  // 0 none, 1 sum, 2 max: KLU's own codes
+  }
 };
 
 int32_t status_from_common(const klu_common& c) {
@@ -40,17 +45,26 @@ Numeric::~Numeric() {
   }
 }
 
-std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
-  Common c;
+std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, const Options& opts, std::string* err) {
+  Common c(opts);
   auto s = std::make_shared<Symbolic>();
   s->pattern = std::move(pattern);
+  s->opts = opts;
   auto* p = const_cast<Pattern*>(s->pattern.get());
   // A matrix without entries has an empty Ai whose data() may be null, which klu_analyze rejects as
   // KLU_INVALID; hand it a valid (never read) address so the all-zero matrix is analyzed and then reported
   // structurally singular by `factor`.
   int32_t no_entries = 0;
   int32_t* Ai = p->Ai.empty() ? &no_entries : p->Ai.data();
-  s->sym = klu_analyze(static_cast<int>(p->n), p->Ap.data(), Ai, &c.c);
+  const int n = static_cast<int>(p->n);
+  if (opts.ordering == kOrderNatural || opts.ordering == kOrderGiven) {
+    // The permutation as both row and column order (null: the identity); BTF may still split it into blocks.
+    int32_t* q = opts.ordering == kOrderGiven ? const_cast<int32_t*>(opts.perm.data()) : nullptr;
+    s->sym = klu_analyze_given(n, p->Ap.data(), Ai, q, q, &c.c);
+  } else {
+    c.c.ordering = opts.ordering == kOrderColamd ? 1 : 0;  // KLU: 0 AMD (default), 1 COLAMD
+    s->sym = klu_analyze(n, p->Ap.data(), Ai, &c.c);
+  }
   if (!s->sym) {
     *err = "KLU analyze failed (status " + std::to_string(c.c.status) + ")";
     return nullptr;
@@ -79,7 +93,7 @@ constexpr double kRefactorGrowthBound = 1e-1;
 int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                std::shared_ptr<Numeric>* out) {
   if (s->pattern->csc_nnz() == 0) return kSingular;  // no entries at all (n >= 1): structurally singular
-  Common c;
+  Common c(s->opts);
   auto* p = const_cast<Pattern*>(s->pattern.get());
   klu_numeric* num = cplx ? klu_z_factor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, &c.c)
                           : klu_factor(p->Ap.data(), p->Ai.data(), values.data(), s->sym, &c.c);
@@ -106,7 +120,7 @@ int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double
 }
 
 int32_t refactor(Numeric* n, std::vector<double> values, uint64_t hash) {
-  Common c;
+  Common c(n->symbolic->opts);
   Symbolic* s = n->symbolic.get();
   auto* p = const_cast<Pattern*>(s->pattern.get());
   bool ok = n->num != nullptr &&

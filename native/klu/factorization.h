@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/factorization.h"
+#include "common/options.h"
 #include "common/pattern.h"
 #include "common/registry.h"
 #include "common/status.h"
@@ -20,6 +21,7 @@ namespace nativax::klu {
 
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
+  Options opts;  // ordering (used here), pivot tolerance and scaling (used by every factor/refactor)
   klu_symbolic* sym = nullptr;
   size_t native_bytes = 0;
   Symbolic() = default;
@@ -29,8 +31,9 @@ struct Symbolic {
   size_t bytes() const { return native_bytes + pattern->bytes(); }
 };
 
-// KLU's analyze step (BTF + AMD ordering) on a validated pattern.
-std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
+// KLU's analyze step (BTF + the fill-reducing ordering of `opts`: AMD by default, COLAMD, or a given /
+// natural permutation through klu_analyze_given) on a validated pattern.
+std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, const Options& opts, std::string* err);
 
 struct Numeric : FactorizationBase<Symbolic> {
   klu_numeric* num = nullptr;  // KLU solves use its workspace, so they hold `mu`
@@ -60,8 +63,8 @@ struct Engine {
   static constexpr const char* kName = "KLU";
   static constexpr HandleKind kSymbolicKind = HandleKind::kKluSymbolic;
   static constexpr HandleKind kNumericKind = HandleKind::kKluNumeric;
-  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> p, std::string* err) {
-    return klu::analyze(std::move(p), err);
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> p, const Options& opts, std::string* err) {
+    return klu::analyze(std::move(p), opts, err);
   }
   static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                         std::shared_ptr<Numeric>* out) {

@@ -22,7 +22,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(KluSolve, solve_coo_impl,
                                   .Ret<ffi::Buffer<ffi::S32>>()
                                   .Ret<ffi::AnyBuffer>()
                                   .Attr<int64_t>("mode")
-                                  .Attr<int64_t>("condest"));
+                                  .Attr<int64_t>("condest")
+                                  .Attr<int64_t>("ordering")
+                                  .Attr<double>("pivot_tol")
+                                  .Attr<int64_t>("scale")
+                                  .Attr<ffi::Span<const int64_t>>("perm"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(KluSolveSymbolic, solve_symbolic_impl,
                               ffi::Ffi::Bind()

@@ -9,12 +9,25 @@
 
 namespace nativax::umfpack {
 
-void control(double* c) {
+void control(double* c, const Options& opts) {
   umfpack_di_defaults(c);
   c[UMFPACK_IRSTEP] = 0;
   // AMD/COLAMD first, METIS when their fill is high (CHOLMOD's rule): nested dissection is what keeps 3-D
   // meshes affordable; UMFPACK's own default is AMD/COLAMD only.
   c[UMFPACK_ORDERING] = UMFPACK_ORDERING_CHOLMOD;
+  switch (opts.ordering) {
+    case kOrderNatural: c[UMFPACK_ORDERING] = UMFPACK_ORDERING_NONE; break;
+    case kOrderAmd:  // AMD on A + A^T (the symmetric strategy, set by the caller)
+    case kOrderColamd: c[UMFPACK_ORDERING] = UMFPACK_ORDERING_AMD; break;  // COLAMD under the unsymmetric one
+    case kOrderMetis: c[UMFPACK_ORDERING] = UMFPACK_ORDERING_METIS; break;
+    case kOrderGiven: c[UMFPACK_ORDERING] = UMFPACK_ORDERING_GIVEN; break;
+    default: break;
+  }
+  if (opts.pivot_tol >= 0.0) {
+    c[UMFPACK_PIVOT_TOLERANCE] = opts.pivot_tol;
+    c[UMFPACK_SYM_PIVOT_TOLERANCE] = opts.pivot_tol;  // the diagonal-preference threshold of the symmetric strategy
+  }
+  if (opts.scale >= 0) c[UMFPACK_SCALE] = opts.scale;  // 0 none, 1 sum, 2 max: UMFPACK's own codes
 }
 
 bool symmetric_strategy(const Pattern& p) {
@@ -54,7 +67,7 @@ int32_t numeric(Symbolic* s, bool cplx, const std::vector<double>& values, void*
   if (!sym) return st;
   const Pattern& p = *s->pattern;
   double ctl[UMFPACK_CONTROL], info[UMFPACK_INFO];
-  control(ctl);
+  control(ctl, s->opts);
   void* num = nullptr;
   int r = cplx ? umfpack_zi_numeric(p.Ap.data(), p.Ai.data(), values.data(), nullptr, sym, &num, ctl, info)
                : umfpack_di_numeric(p.Ap.data(), p.Ai.data(), values.data(), sym, &num, ctl, info);
@@ -87,12 +100,15 @@ void* Symbolic::get(bool complex_values, int32_t* status) {
   if (slot) return slot;
   const Pattern& p = *pattern;
   double ctl[UMFPACK_CONTROL], info[UMFPACK_INFO];
-  control(ctl);
-  if (symmetric_strategy(p)) ctl[UMFPACK_STRATEGY] = UMFPACK_STRATEGY_SYMMETRIC;
+  control(ctl, opts);
+  const bool sym = opts.ordering == kOrderAmd || (opts.ordering != kOrderColamd && symmetric_strategy(p));
+  ctl[UMFPACK_STRATEGY] = sym ? UMFPACK_STRATEGY_SYMMETRIC : UMFPACK_STRATEGY_UNSYMMETRIC;
   const int n = static_cast<int>(p.n);
+  // A given ordering is UMFPACK's Qinit (the symmetric permutation under the symmetric strategy).
+  const int32_t* q = opts.ordering == kOrderGiven ? opts.perm.data() : nullptr;
   int r = complex_values
-              ? umfpack_zi_symbolic(n, n, p.Ap.data(), p.Ai.data(), nullptr, nullptr, &slot, ctl, info)
-              : umfpack_di_symbolic(n, n, p.Ap.data(), p.Ai.data(), nullptr, &slot, ctl, info);
+              ? umfpack_zi_qsymbolic(n, n, p.Ap.data(), p.Ai.data(), nullptr, nullptr, q, &slot, ctl, info)
+              : umfpack_di_qsymbolic(n, n, p.Ap.data(), p.Ai.data(), nullptr, q, &slot, ctl, info);
   if (r != UMFPACK_OK) {
     slot = nullptr;
     *status = r == UMFPACK_WARNING_singular_matrix ? kSingular : kFailed;
@@ -104,9 +120,11 @@ void* Symbolic::get(bool complex_values, int32_t* status) {
 
 Numeric::~Numeric() { free_numeric(&num, is_complex); }
 
-std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern, std::string* err) {
+std::shared_ptr<Symbolic> Engine::analyze(std::shared_ptr<const Pattern> pattern, const Options& opts,
+                                          std::string* err) {
   auto s = std::make_shared<Symbolic>();
   s->pattern = std::move(pattern);
+  s->opts = opts;
   if (s->pattern->csc_nnz() == 0) return s;  // factor reports it structurally singular
   int32_t st = kOk;
   if (!s->get(false, &st) && st == kFailed) {
@@ -155,7 +173,7 @@ int32_t Numeric::solve_inplace(int mode, double* work, int64_t nrhs) {
   // UMFPACK_At is the conjugate transpose, UMFPACK_Aat the plain transpose (identical for real values).
   const int sys = mode == kModeA ? UMFPACK_A : (mode == kModeH || !is_complex ? UMFPACK_At : UMFPACK_Aat);
   double ctl[UMFPACK_CONTROL], info[UMFPACK_INFO];
-  control(ctl);
+  control(ctl, symbolic->opts);
   const int w = is_complex ? 2 : 1;
   std::vector<int> Wi(n);
   std::vector<double> W(static_cast<size_t>(w) * 5 * n);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/factorization.h"
+#include "common/options.h"
 #include "common/pattern.h"
 #include "common/registry.h"
 
@@ -17,6 +18,7 @@ namespace nativax::umfpack {
 // made on first use.
 struct Symbolic {
   std::shared_ptr<const Pattern> pattern;
+  Options opts;  // ordering, pivot tolerance, scaling (read by the analysis and every factorization)
   void* real = nullptr;
   void* cplx = nullptr;
   size_t native_bytes = 0;
@@ -42,7 +44,8 @@ struct Engine {
   static constexpr const char* kName = "UMFPACK";
   static constexpr HandleKind kSymbolicKind = HandleKind::kUmfpackSymbolic;
   static constexpr HandleKind kNumericKind = HandleKind::kUmfpackNumeric;
-  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, std::string* err);
+  static std::shared_ptr<Symbolic> analyze(std::shared_ptr<const Pattern> pattern, const Options& opts,
+                                           std::string* err);
   static int32_t factor(const std::shared_ptr<Symbolic>& s, bool cplx, std::vector<double> values, uint64_t hash,
                         std::shared_ptr<Numeric>* out);
   // UMFPACK has no refactor-with-pivots-kept; this is a new numeric factorization on the held analysis.
@@ -50,8 +53,8 @@ struct Engine {
 };
 
 // The Control array nativax uses: defaults, except iterative refinement off (a direct solver, like KLU) and
-// the CHOLMOD ordering rule (AMD/COLAMD, then METIS when fill is high).
-void control(double* c);
+// the CHOLMOD ordering rule (AMD/COLAMD, then METIS when fill is high), then the user's `opts`.
+void control(double* c, const Options& opts = Options{});
 
 // Whether the symbolic analysis uses UMFPACK's symmetric strategy (AMD/METIS on A+A^T, diagonal pivots
 // preferred): a zero-free structural diagonal and at least half the off-diagonal pattern mirrored.

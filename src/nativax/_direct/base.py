@@ -46,6 +46,7 @@ from .._core.status import (
 )
 from . import ffi, numerics, shapes
 from . import functional as _f
+from . import options as _opts
 from .engine import Engine
 from .handles import NumericHandle, SymbolicHandle
 
@@ -94,6 +95,19 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
     """Always compute the 1-norm condition estimate (`stats["condest"]`; a few extra solves once per
     factorization). Without it, it is computed only when the cheap pivot ratio is below 1e-10."""
 
+    ordering: _opts.Ordering = eqx.field(static=True, default="default", converter=_opts.convert_ordering)
+    """The fill-reducing ordering: "default" (the engine's nativax default), "natural" (the matrix's own order),
+    "amd", "colamd" (KLU, UMFPACK), "metis" (UMFPACK, CHOLMOD), "nesdis" (CHOLMOD), or a permutation of
+    range(n) (sequence or array). Part of the cache key. When to use which: docs/numerics.md."""
+    pivot_tol: float | None = eqx.field(static=True, default=None)
+    """Threshold partial pivoting (KLU, UMFPACK): a diagonal (KLU: any already-ordered) pivot is kept when its
+    magnitude is at least this times the column's largest; 1.0 is strict partial pivoting (most stable, most
+    fill), small values keep the ordering (least fill). None: the engine's default (KLU 1e-3, UMFPACK 0.1).
+    Not available for CHOLMOD (no pivoting)."""
+    scale: str | None = eqx.field(static=True, default=None)
+    """Row scaling before pivoting (KLU, UMFPACK): "none", "sum" (divide each row by its absolute sum) or
+    "max" (by its largest magnitude). None: the engine's default (KLU "max", UMFPACK "sum")."""
+
     engine: ClassVar[Engine]
 
     def __check_init__(self):
@@ -108,6 +122,7 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         if not isinstance(self.refine, (int, np.integer)) or isinstance(self.refine, bool) or self.refine < 0:
             raise ValueError(f"nativax.{name}: `refine` must be a non-negative int (correction steps), got "
                              f"{self.refine!r}")
+        _opts.check(name, self.engine.name, self.ordering, self.pivot_tol, self.scale)
         for arg in ("refine_tol", "rcond_min"):
             v = getattr(self, arg)
             if not isinstance(v, (int, float, np.floating)) or isinstance(v, bool) or not (0 <= v < 1):
@@ -143,21 +158,39 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
         self.engine.require()
         self._check_pattern(pattern)
         fn = f"{self.engine.name}.analyze"
-        return type(self)(symbolic=_f.analyze(self.engine, pattern.rows, pattern.cols, pattern.shape[0], fn=fn))
+        _opts.check_size(name, self.ordering, pattern.shape[0])
+        sym = _f.analyze(self.engine, pattern.rows, pattern.cols, pattern.shape[0], fn=fn, options=self._options)
+        return type(self)(symbolic=sym, **self._option_fields)
 
     @classmethod
-    def factor(cls, operator: lx.AbstractLinearOperator, *, frozen: bool = False):
-        """Return a solver holding the numeric factorization of `operator` (eager; values must be concrete)."""
+    def factor(cls, operator: lx.AbstractLinearOperator, *, frozen: bool = False, ordering: _opts.Ordering = "default",
+               pivot_tol: float | None = None, scale: str | None = None):
+        """Return a solver holding the numeric factorization of `operator` (eager; values must be concrete),
+        made with the given ordering and pivoting options (see the fields of the same names)."""
         op = cls._operator(operator)
         e = cls.engine
+        ordering = _opts.convert_ordering(ordering)
+        _opts.check(e.label, e.name, ordering, pivot_tol, scale)
+        _opts.check_size(e.label, ordering, op.shape[0])
         values = shapes.concrete(op.values, "operator.values", f"{e.name}.factor")
-        sym = _f.analyze(e, op.pattern.rows, op.pattern.cols, op.shape[0], fn=f"{e.name}.analyze")
-        return cls(symbolic=sym, numeric=_f.factor(e, sym, values, fn=f"{e.name}.factor"), frozen=frozen)
+        sym = _f.analyze(e, op.pattern.rows, op.pattern.cols, op.shape[0], fn=f"{e.name}.analyze",
+                         options=_opts.native(ordering, pivot_tol, scale))
+        return cls(symbolic=sym, numeric=_f.factor(e, sym, values, fn=f"{e.name}.factor"), frozen=frozen,
+                   ordering=ordering, pivot_tol=pivot_tol, scale=scale)
+
+    @property
+    def _options(self) -> _opts.NativeOptions:
+        return _opts.native(self.ordering, self.pivot_tol, self.scale)
+
+    @property
+    def _option_fields(self) -> dict[str, Any]:
+        return {"ordering": self.ordering, "pivot_tol": self.pivot_tol, "scale": self.scale}
 
     # ---- lineax solver interface ----------------------------------------------------------------------
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> DirectState:
         del options
         op = self._operator(operator, self.pattern)
+        _opts.check_size(self.engine.label, self.ordering, op.shape[0])
         held = self.numeric.symbolic if self.numeric is not None else self.symbolic
         values = op.values
         if held is not None:
@@ -246,7 +279,7 @@ class AbstractDirectSolver(lx.AbstractLinearSolver[DirectState]):
             return ffi.solve_numeric(e, self.numeric.words, rhs, mode, self.condest)
         if self.symbolic is not None:
             return ffi.solve_symbolic(e, self.symbolic.words, v2, b3, mode, self.condest)
-        return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode, self.condest)
+        return ffi.solve(e, pattern.rows, pattern.cols, v2, b3, mode, self.condest, self._options)
 
     def transpose(self, state: DirectState, options: dict[str, Any]):
         transposed = packing.transpose(state.packed)

@@ -8,6 +8,7 @@ public function (`nativax.cholmod.solve`, ...).
 from jaxtyping import Array, ArrayLike, Inexact, Integer
 
 from . import functional as _f
+from . import options as _opts
 from .engine import Engine
 from .handles import NumericHandle, SymbolicHandle
 
@@ -42,10 +43,14 @@ class BoundFunctions:
         return _f.solve(self._engine, rows, cols, values, b, transpose=transpose, fn=self._fn("solve"))
 
     def analyze(
-        self, rows: Integer[ArrayLike, " nnz"], cols: Integer[ArrayLike, " nnz"], n: int | None = None
+        self, rows: Integer[ArrayLike, " nnz"], cols: Integer[ArrayLike, " nnz"], n: int | None = None, *,
+        ordering: _opts.Ordering = "default", pivot_tol: float | None = None, scale: str | None = None,
     ) -> SymbolicHandle:
-        """Symbolic analysis (fill-reducing ordering) of an n x n pattern; n defaults to max index + 1."""
-        return _f.analyze(self._engine, rows, cols, n, fn=self._fn("analyze"))
+        """Symbolic analysis (fill-reducing ordering) of an n x n pattern; n defaults to max index + 1.
+        `ordering`, `pivot_tol`, `scale`: as the solver fields of the same names (docs/numerics.md); kept with
+        the analysis and used by every factorization made from it."""
+        options = _opts.checked_native(self._fn("analyze"), self._engine.name, ordering, pivot_tol, scale, n)
+        return _f.analyze(self._engine, rows, cols, n, fn=self._fn("analyze"), options=options)
 
     def factor(self, symbolic: SymbolicHandle, values: Inexact[ArrayLike, " nnz"]) -> NumericHandle:
         """Numeric factorization of the matrix with `symbolic`'s pattern and these `values` (eager); raises

@@ -14,6 +14,7 @@ from jaxtyping import Array, Float, Inexact, Int
 from .._core.status import INFO_FIELDS
 from .engine import Engine
 from .handles import handle_words as handle_words
+from .options import DEFAULT, NativeOptions
 
 
 def _out(values_batch: int, b: jax.Array) -> tuple[jax.ShapeDtypeStruct, ...]:
@@ -33,10 +34,14 @@ def solve(
     b: Inexact[Array, "lb n k"],
     mode: int,
     condest: bool = False,
+    options: NativeOptions = DEFAULT,
 ) -> tuple[Inexact[Array, "l n k"], Int[Array, " l"], Float[Array, "l f"]]:
-    """Solve op(A) x = b with a cache-managed factorization; returns (x, status, info)."""
+    """Solve op(A) x = b with a cache-managed factorization; returns (x, status, info). `options` (ordering,
+    pivot tolerance, scaling) are part of the native cache key."""
     call = jax.ffi.ffi_call(engine.target("solve"), _out(values.shape[0], b), vmap_method="expand_dims")
-    x, status, info = call(rows, cols, values, b, mode=np.int64(mode), condest=np.int64(condest))
+    x, status, info = call(rows, cols, values, b, mode=np.int64(mode), condest=np.int64(condest),
+                           ordering=np.int64(options.ordering), pivot_tol=np.float64(options.pivot_tol),
+                           scale=np.int64(options.scale), perm=options.perm)
     return x, status, info
 
 

@@ -20,6 +20,7 @@ from .._core.status import MODE_A, MODE_T, raise_if_failed
 from . import ffi, numerics, shapes
 from .engine import Engine
 from .handles import NumericHandle, SingularMatrixError, SymbolicHandle
+from .options import DEFAULT, GIVEN, NativeOptions
 
 
 def dot_ref(rows, cols, v2: Array, x3: Array, n_rows: int) -> Array:
@@ -109,8 +110,10 @@ def solve(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def analyze(engine: Engine, rows: ArrayLike, cols: ArrayLike, n: int | None = None, fn: str = "analyze") -> SymbolicHandle:
-    """Symbolic analysis (fill-reducing ordering) of an n x n pattern; n defaults to max index + 1."""
+def analyze(engine: Engine, rows: ArrayLike, cols: ArrayLike, n: int | None = None, fn: str = "analyze",
+            options: NativeOptions = DEFAULT) -> SymbolicHandle:
+    """Symbolic analysis (fill-reducing ordering) of an n x n pattern; n defaults to max index + 1. `options`
+    (`_direct/options.py`) are kept with the analysis and used by every factorization made from it."""
     r = shapes.concrete(rows, "rows", fn)
     c = shapes.concrete(cols, "cols", fn)
     if n is None:
@@ -122,7 +125,9 @@ def analyze(engine: Engine, rows: ArrayLike, cols: ArrayLike, n: int | None = No
     c = np.ascontiguousarray(c)
     r.setflags(write=False)
     c.setflags(write=False)
-    return SymbolicHandle(engine.native("analyze")(r, c, int(n)), int(n), r, c, engine.name)
+    perm = [int(i) for i in options.perm] if options.ordering == GIVEN else []
+    hid = engine.native("analyze")(r, c, int(n), options.ordering, options.pivot_tol, options.scale, perm)
+    return SymbolicHandle(hid, int(n), r, c, engine.name, options)
 
 
 def host_values(values: ArrayLike, nnz: int, fn: str, complex_: bool | None = None) -> np.ndarray:

@@ -184,11 +184,13 @@ class SymbolicHandle(_Handle):
     """A symbolic analysis (ordering) of one sparsity pattern by one engine (`engine`: "klu", "cholmod",
     "umfpack")."""
 
-    __slots__ = ("_structure",)
+    __slots__ = ("_structure", "options")
 
-    def __init__(self, handle_id: int, n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu"):
+    def __init__(self, handle_id: int, n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu",
+                 options: Any = None):
         super().__init__(handle_id)
         self._structure = _Structure(engine, int(n), rows, cols)
+        self.options = options  # the ordering/pivoting options it was analysed with (None: the defaults)
 
     @property
     def _kind(self) -> str:  # type: ignore[override]

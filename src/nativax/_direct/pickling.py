@@ -13,10 +13,13 @@ import numpy as np
 from . import functional
 from .engine import ENGINES
 from .handles import NumericHandle, SymbolicHandle
+from .options import DEFAULT, NativeOptions
 
 
-def rebuild_symbolic(n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu") -> SymbolicHandle:
-    return functional.analyze(ENGINES[engine], rows, cols, n, fn=f"{engine}.analyze (unpickling)")
+def rebuild_symbolic(n: int, rows: np.ndarray, cols: np.ndarray, engine: str = "klu",
+                     options: NativeOptions | None = None) -> SymbolicHandle:
+    return functional.analyze(ENGINES[engine], rows, cols, n, fn=f"{engine}.analyze (unpickling)",
+                              options=DEFAULT if options is None else NativeOptions(*options))
 
 
 def rebuild_numeric(symbolic: SymbolicHandle, values: np.ndarray) -> NumericHandle:
@@ -26,7 +29,7 @@ def rebuild_numeric(symbolic: SymbolicHandle, values: np.ndarray) -> NumericHand
 
 def _reduce_symbolic(h: SymbolicHandle):
     h._pickle_check()
-    return rebuild_symbolic, (h.n, h.rows, h.cols, h.engine)
+    return rebuild_symbolic, (h.n, h.rows, h.cols, h.engine, getattr(h, "options", None))  # views have none
 
 
 def _reduce_numeric(h: NumericHandle):

@@ -16,6 +16,7 @@ from jaxtyping import Array, ArrayLike, Inexact, Integer
 
 from ..._core.packing import promote
 from .. import functional as _f
+from .. import options as _opts
 from .. import shapes as shapes
 from ..engine import KLU as _KLU
 from ..handles import NumericHandle, SymbolicHandle
@@ -86,9 +87,13 @@ def dot(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def analyze(rows: Integer[ArrayLike, " nnz"], cols: Integer[ArrayLike, " nnz"], n: int | None = None) -> SymbolicHandle:
-    """Symbolic analysis (BTF + AMD ordering) of an n x n pattern; n defaults to max index + 1."""
-    return _f.analyze(_KLU, rows, cols, n, fn="klu.analyze")
+def analyze(rows: Integer[ArrayLike, " nnz"], cols: Integer[ArrayLike, " nnz"], n: int | None = None, *,
+            ordering: _opts.Ordering = "default", pivot_tol: float | None = None,
+            scale: str | None = None) -> SymbolicHandle:
+    """Symbolic analysis (BTF + AMD ordering by default) of an n x n pattern; n defaults to max index + 1.
+    `ordering`, `pivot_tol`, `scale`: as `nativax.KLU`'s fields (docs/numerics.md), kept with the analysis."""
+    options = _opts.checked_native("klu.analyze", "klu", ordering, pivot_tol, scale, n)
+    return _f.analyze(_KLU, rows, cols, n, fn="klu.analyze", options=options)
 
 
 def factor(symbolic: SymbolicHandle, values: Inexact[ArrayLike, " nnz"]) -> NumericHandle:
