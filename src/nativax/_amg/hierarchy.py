@@ -118,8 +118,8 @@ class CoarseSetup(eqx.Module):
         dense = np.zeros((last.a.n_rows,) * 2, vals.dtype)
         dense[last.a.rows, last.a.indices] = vals
         lu, piv = scipy.linalg.lu_factor(dense, check_finite=False)
-        return cls(*(tuple(cast(Any, x) for x in t) for t in (values, dinvs, rhos)), cast(Any, lu),
-                   cast(Any, piv.astype(np.int32)))
+        host: Any = (tuple(values), tuple(dinvs), tuple(rhos), lu, piv.astype(np.int32))  # NumPy until device_put
+        return cls(values=host[0], dinv=host[1], rho=host[2], lu=host[3], piv=host[4])
 
 
 class Level(eqx.Module):
