@@ -4,7 +4,7 @@ Problems: 2-D Poisson 500² and 1000², 3-D Poisson 64³, and 2-D diffusion 500�
 between blocks (harmonic face means). Every (problem, solver) runs in a fresh child process, so caches start
 empty and the peak RSS is that solver's own.
 
-* nativax (host_setup="native" and "pyamg"): host setup = `AMG(krylov="cg").setup(op)` (the one-shot setup:
+* nativax (host_setup="native" and "pyamg"): host setup = `AMG(krylov="cg").setup(op, resetup=False)` (the one-shot setup:
   aggregation, P, R, coarse operators directly, no Galerkin maps; one device transfer); first = the first
   `jit(lx.linear_solve)` call (compile + level-0 setup + solve); total = host setup + first call, the
   one-system time to solution; one-shot RSS = peak RSS up to then. "+maps" = `setup(op, resetup=True)` (also
@@ -100,7 +100,7 @@ def child_nativax(a: sp.csr_matrix, b: np.ndarray, host_setup: str, reps: int) -
     bj = jnp.asarray(b)
     jax.block_until_ready(bj)
     base = peak_rss_mb()
-    t_host, solver = timed(lambda: AMG(krylov="cg", rtol=RTOL, host_setup=host_setup).setup(op))
+    t_host, solver = timed(lambda: AMG(krylov="cg", rtol=RTOL, host_setup=host_setup).setup(op, resetup=False))
     full = jax.jit(lambda s, o, v: lx.linear_solve(o, v, s))
     t_first, sol = timed(lambda: jax.block_until_ready(full(solver, op, bj)))
     res = float(np.linalg.norm(b - a @ np.asarray(sol.value)) / np.linalg.norm(b))

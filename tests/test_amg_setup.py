@@ -165,7 +165,7 @@ def test_strength_threshold_cuts_coefficient_jumps():
 def test_lazy_maps_one_shot_and_new_values():
     a = poisson2d(24)
     op = SparseOperator.from_scipy(a, tags=SPD)
-    solver = AMG(max_coarse=30, rtol=1e-10).setup(op)
+    solver = AMG(max_coarse=30, rtol=1e-10).setup(op, resetup=False)
     held = solver.held_setup.symbolic
     assert not solver.structure.galerkin and not held._mapped  # one-shot setup: no Galerkin maps made
     full = AMG(max_coarse=30, rtol=1e-10).setup(op, resetup=True)

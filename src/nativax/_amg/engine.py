@@ -78,7 +78,7 @@ class AbstractAMGEngine(eqx.Module):
     def check(self, solver) -> None: ...
 
     @abc.abstractmethod
-    def setup(self, solver, op: SparseOperator, resetup: bool = False): ...
+    def setup(self, solver, op: SparseOperator, resetup: bool = True): ...
 
     @abc.abstractmethod
     def init(self, solver, operator: lx.AbstractLinearOperator, op: SparseOperator): ...
@@ -110,7 +110,7 @@ class JaxEngine(AbstractAMGEngine):
         return setup_.symbolic(op.pattern, values, solver.method, solver.max_levels, solver.max_coarse, refresh,
                               solver.host_setup, solver.theta)
 
-    def setup(self, solver, op: SparseOperator, resetup: bool = False):
+    def setup(self, solver, op: SparseOperator, resetup: bool = True):
         sym = self._symbolic(solver, op, refresh=True)
         structure = _structure(sym.with_maps() if resetup else sym)
         return dataclasses.replace(solver, structure=structure, pattern=op.pattern,
@@ -226,7 +226,7 @@ class AmgXEngine(AbstractAMGEngine):
                 "Use engine='jax', which runs on GPUs too."
             )
 
-    def setup(self, solver, op: SparseOperator, resetup: bool = False):
+    def setup(self, solver, op: SparseOperator, resetup: bool = True):
         return solver  # AmgX sets itself up inside the solve (native resource cache)
 
     def init(self, solver, operator: lx.AbstractLinearOperator, op: SparseOperator) -> _amgx.AmgXState:

@@ -99,16 +99,17 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
         self.engine.check(self)
 
     # ---- setup --------------------------------------------------------------------------------------
-    def setup(self, operator: lx.AbstractLinearOperator, resetup: bool = False) -> "AMG":
+    def setup(self, operator: lx.AbstractLinearOperator, resetup: bool = True) -> "AMG":
         """Run the host setup on `operator` now (eager; values concrete) and return a solver holding the result.
 
-        The coarse operators are computed directly. With `resetup=False` (default: the fast one-shot setup) the
-        held hierarchy keeps those coarse levels when the solver meets *traced* values (inside `jit`): level 0
-        (the Krylov operator and the finest smoother) always uses the given values, so solutions are exact; only
-        convergence reflects the setup's coarse levels. Concrete new values (same pattern) still get a full
-        numeric resetup: the Galerkin maps are then made once and kept. With `resetup=True` the maps are made
-        now and the held solver recomputes every level from new values inside `jit` (differentiably): use it when
-        one setup serves many value sets (time stepping, optimisation loops, `vmap` over coefficients).
+        The coarse operators are computed directly. With `resetup=True` (default, as before) the Galerkin maps
+        are made now and the held solver recomputes every level from new values inside `jit` (differentiably):
+        one setup serves many value sets (time stepping, optimisation loops, `vmap` over coefficients). With
+        `resetup=False` (the fast one-shot setup: no maps, less time and memory) the held hierarchy keeps the
+        setup's coarse levels when the solver meets *traced* values (inside `jit`): level 0 (the Krylov operator
+        and the finest smoother) always uses the given values, so solutions are exact; only convergence reflects
+        the setup's coarse levels. Concrete new values (same pattern) still get a full numeric resetup: the
+        Galerkin maps are then made once and kept.
 
         The result also replaces the cached setup for this pattern and these options."""
         op = _square(as_sparse_operator(operator))
