@@ -4,10 +4,12 @@ Problems: 2-D Poisson 500² and 1000², 3-D Poisson 64³, and 2-D diffusion 500�
 between blocks (harmonic face means). Every (problem, solver) runs in a fresh child process, so caches start
 empty and the peak RSS is that solver's own.
 
-* nativax (host_setup="native" and "pyamg"): host setup = `AMG(krylov="cg").setup(op)` (aggregation, P, R,
-  Galerkin maps, one device transfer); resetup = the jitted numeric setup for new values (same pattern);
-  solve = jitted PCG (hierarchy given); first = the first `jit(lx.linear_solve)` call (compile + resetup +
-  solve); total = host setup + first call, the one-system time to solution. Also the preconditioner path:
+* nativax (host_setup="native" and "pyamg"): host setup = `AMG(krylov="cg").setup(op, resetup=False)` (the one-shot setup:
+  aggregation, P, R, coarse operators directly, no Galerkin maps; one device transfer); first = the first
+  `jit(lx.linear_solve)` call (compile + level-0 setup + solve); total = host setup + first call, the
+  one-system time to solution; one-shot RSS = peak RSS up to then. "+maps" = `setup(op, resetup=True)` (also
+  makes the Galerkin maps) and its first call; resetup = the jitted numeric setup for new values (same
+  pattern) on that solver; solve = jitted PCG (hierarchy given). Also the preconditioner path:
   `lx.CG` preconditioned by `AMG.preconditioner` (compile, solve, iterations, reached residual).
 * pyamg: `smoothed_aggregation_solver(A)` with its defaults, then `ml.solve(b, tol=1e-8, accel="cg")`;
   total = setup + solve.
@@ -98,24 +100,29 @@ def child_nativax(a: sp.csr_matrix, b: np.ndarray, host_setup: str, reps: int) -
     bj = jnp.asarray(b)
     jax.block_until_ready(bj)
     base = peak_rss_mb()
-    t_host, solver = timed(lambda: AMG(krylov="cg", rtol=RTOL, host_setup=host_setup).setup(op))
+    t_host, solver = timed(lambda: AMG(krylov="cg", rtol=RTOL, host_setup=host_setup).setup(op, resetup=False))
     full = jax.jit(lambda s, o, v: lx.linear_solve(o, v, s))
     t_first, sol = timed(lambda: jax.block_until_ready(full(solver, op, bj)))
     res = float(np.linalg.norm(b - a @ np.asarray(sol.value)) / np.linalg.norm(b))
     iters = int(sol.stats["num_steps"])
     levels = int(sol.stats["levels"])
+    rss_oneshot = peak_rss_mb()
+    # A setup that also makes the Galerkin maps (resetup=True), for the numeric resetup with new values.
+    t_host_maps, solver_maps = timed(lambda: AMG(krylov="cg", rtol=RTOL, host_setup=host_setup).setup(op, resetup=True))
+    t_first_maps, _ = timed(lambda: jax.block_until_ready(full(solver_maps, op, bj)))
     # Numeric resetup for new values (same pattern), and the solve alone on a given hierarchy.
     hier = jax.jit(lambda s, o: s.hierarchy(o))
     op2 = nativax.SparseOperator(op.values * 2.0, op.pattern, op.tags)
-    jax.block_until_ready(hier(solver, op2))
-    t_resetup = min(timed(lambda: jax.block_until_ready(hier(solver, op2)))[0] for _ in range(reps))
+    jax.block_until_ready(hier(solver_maps, op2))
+    t_resetup = min(timed(lambda: jax.block_until_ready(hier(solver_maps, op2)))[0] for _ in range(reps))
     state = hier(solver, op)
     pcg = jax.jit(lambda s, st, v: s.compute(st, v, {}))
     jax.block_until_ready(pcg(solver, state, bj))
     t_solve = min(timed(lambda: jax.block_until_ready(pcg(solver, state, bj)))[0] for _ in range(reps))
     t_full = min(timed(lambda: jax.block_until_ready(full(solver, op2, bj)))[0] for _ in range(reps))
     out = dict(host=t_host, first=t_first, total=t_host + t_first, resetup=t_resetup, solve=t_solve,
-               warm_full=t_full, iters=iters, res=res, levels=levels)
+               warm_full=t_full, iters=iters, res=res, levels=levels, rss_oneshot=rss_oneshot,
+               host_maps=t_host_maps, first_maps=t_first_maps)
     # The preconditioner path: lx.CG preconditioned by one V-cycle (hierarchy set up once, passed as argument).
     # lineax's stopping rule is elementwise (|r_i| <= atol + rtol |b_i| and the same on the step in x, max
     # norm), so atol = rtol * ||b||_inf makes it ||r||_inf <~ rtol ||b||_inf (see docs/amg.md).
@@ -195,14 +202,16 @@ def main() -> None:
         print(f"done {problem}: load {os.getloadavg()}", flush=True)
     print(f"\nAMG benchmark, rtol {RTOL:g}, one system (times in s; RSS in MB, peak of the child process)")
     print(f"{'problem':<20} {'n':>8} {'solver':<22} {'host setup':>10} {'resetup':>8} {'solve':>7} {'iters':>5} "
-          f"{'first call':>10} {'total':>7} {'rel.res':>8} {'levels':>6} {'peak RSS':>8}")
+          f"{'first call':>10} {'total':>7} {'rel.res':>8} {'levels':>6} {'1-shot RSS':>10} {'+maps':>6} "
+          f"{'+maps 1st':>9} {'peak RSS':>8}")
     for problem, py, nx, ref in rows:
         print(f"{problem:<20} {py['n']:>8} {'pyamg (own solver)':<22} {py['host']:>10.2f} {'-':>8} {py['solve']:>7.3f} "
-              f"{py['iters']:>5} {'-':>10} {py['total']:>7.2f} {py['res']:>8.1e} {py['levels']:>6} {py['rss']:>8.0f}")
+              f"{py['iters']:>5} {'-':>10} {py['total']:>7.2f} {py['res']:>8.1e} {py['levels']:>6} {py['rss']:>10.0f} "
+              f"{'-':>6} {'-':>9} {py['rss']:>8.0f}")
         for name, r in (("nativax (native setup)", nx), ("nativax (pyamg setup)", ref)):
             print(f"{problem:<20} {r['n']:>8} {name:<22} {r['host']:>10.2f} {r['resetup']:>8.3f} {r['solve']:>7.3f} "
                   f"{r['iters']:>5} {r['first']:>10.2f} {r['total']:>7.2f} {r['res']:>8.1e} {r['levels']:>6} "
-                  f"{r['rss']:>8.0f}")
+                  f"{r['rss_oneshot']:>10.0f} {r['host_maps']:>6.2f} {r['first_maps']:>9.2f} {r['rss']:>8.0f}")
     print("\nTargets: host setup <= 1.0x pyamg; total <= 0.6x pyamg; lx.CG+AMG compile <= 2 s at n=250k, "
           "solve <= 1.3x AMG(krylov='cg')")
     print("lx.CG solve = resetup + PCG (jitted from the solver), vs AMG linear_solve (resetup + PCG); held = "

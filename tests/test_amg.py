@@ -84,7 +84,7 @@ def test_resetup_under_jit_without_host_setup():
     a = poisson2d(20)
     n = a.shape[0]
     op = SparseOperator.from_scipy(a, tags=SPD)
-    solver = AMG(rtol=1e-10, max_coarse=40).setup(op)
+    solver = AMG(rtol=1e-10, max_coarse=40).setup(op, resetup=True)
     before = amg_mod.setup_info()["setups"]
     solve = jax.jit(lambda s, v, b: lx.linear_solve(SparseOperator(v, op.pattern, SPD), b, s).value)
     rng = np.random.default_rng(3)

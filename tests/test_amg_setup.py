@@ -112,7 +112,10 @@ def test_native_kernels_bad_input():
 def test_native_hierarchy_properties():
     a = poisson2d(30)
     op = SparseOperator.from_scipy(a, tags=SPD)
-    sym = setup_.build(op.pattern, np.asarray(op.values), "smoothed_aggregation", 10, 20, "native", 0.02)
+    lazy = setup_.build(op.pattern, np.asarray(op.values), "smoothed_aggregation", 10, 20, "native", 0.02)
+    assert not lazy.has_maps  # a setup computes the coarse operators directly; maps only on demand
+    sym = lazy.with_maps()
+    assert sym.has_maps and lazy.with_maps() is sym  # made once, then kept
     sizes = [lv.a.n_rows for lv in sym.levels]
     assert sizes[0] == 900 and sizes[-1] <= 20 and all(x > y for x, y in zip(sizes, sizes[1:]))
     ak = a
@@ -132,6 +135,8 @@ def test_native_hierarchy_properties():
             ac = sp.csr_matrix((g_c @ (g_ap @ vals), nxt.a.indices, nxt.a.indptr), shape=(nxt.a.n_rows,) * 2)
             np.testing.assert_allclose(ac.toarray(), (r @ m @ p).toarray(), atol=1e-12)
         ak = sp.csr_matrix((g_c @ (g_ap @ ak.data), nxt.a.indices, nxt.a.indptr), shape=(nxt.a.n_rows,) * 2)
+        # The direct (map-free) coarse values of the setup are the same, on the same structural pattern.
+        np.testing.assert_allclose(sym.level_values[sym.levels.index(nxt)], ak.data, atol=1e-12)
         assert np.all(np.linalg.eigvalsh(ak.toarray()) > 0)  # Galerkin operators stay SPD
 
 
@@ -157,6 +162,35 @@ def test_strength_threshold_cuts_coefficient_jumps():
     assert steps[1] < steps[0] / 2, steps
 
 
+def test_lazy_maps_one_shot_and_new_values():
+    a = poisson2d(24)
+    op = SparseOperator.from_scipy(a, tags=SPD)
+    solver = AMG(max_coarse=30, rtol=1e-10).setup(op, resetup=False)
+    held = solver.held_setup.symbolic
+    assert not solver.structure.galerkin and not held._mapped  # one-shot setup: no Galerkin maps made
+    full = AMG(max_coarse=30, rtol=1e-10).setup(op, resetup=True)
+    h_lazy, h_full = solver.hierarchy(op).hierarchy, full.hierarchy(op).hierarchy
+    assert not held._mapped  # the setup values need no maps
+    for lz, fl in zip(h_lazy.levels, h_full.levels):
+        np.testing.assert_allclose(lz.a.data, fl.a.data, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(lz.rho, fl.rho, rtol=1e-10)
+    # Concrete new values: the maps are made once and every level follows the new values.
+    d = sp.diags(1.0 + np.random.default_rng(5).random(a.shape[0]))
+    new = SparseOperator.from_scipy((d @ a @ d).tocsr(), tags=SPD)
+    h_new = solver.hierarchy(new).hierarchy
+    assert len(held._mapped) == 1
+    ref = full.hierarchy(new).hierarchy
+    for lz, fl in zip(h_new.levels, ref.levels):
+        np.testing.assert_allclose(lz.a.data, fl.a.data, rtol=1e-12, atol=1e-12)
+    # Traced new values with the one-shot setup: level 0 is exact (so is the solution); coarse levels are the
+    # setup's.
+    b = np.random.default_rng(6).standard_normal(a.shape[0])
+    x = jax.jit(lambda s, o, v: lx.linear_solve(o, v, s).value)(solver, new, jnp.asarray(b))
+    assert relres((d @ a @ d).tocsr(), x, b) < 1e-9
+    with pytest.raises(ValueError, match="resetup"):
+        AMG().setup(op, resetup="yes")
+
+
 def test_option_errors():
     with pytest.raises(ValueError, match="host_setup"):
         AMG(host_setup="scipy")
@@ -169,7 +203,8 @@ def test_option_errors():
 def test_resetup_is_differentiable():
     a = poisson2d(16)
     op = SparseOperator.from_scipy(a, tags=SPD)
-    structure = AMG(max_coarse=20).setup(op).structure
+    structure = AMG(max_coarse=20).setup(op, resetup=True).structure
+    assert structure.galerkin
 
     def f(v):
         h = hier.resetup(structure, v)

@@ -4,7 +4,7 @@
 work. An engine is stateless (it compares equal by type, so it can be a static field) and implements:
 
 * `check(solver)`: refuse, at construction, options or a build it cannot serve;
-* `setup(solver, op)`: the eager host setup, returning the solver to use (possibly holding the setup);
+* `setup(solver, op, resetup)`: the eager host setup, returning the solver to use (possibly holding the setup);
 * `init(solver, operator, op)`: the lineax solver state for `operator` (`op` is its `SparseOperator` form);
 * `solve(solver, state, b)`: `(x, lx.RESULTS, stats)` for a flat right-hand side `b`;
 * `transpose(state)`, `conj(state)`: the state of the transposed / conjugated system, on the same setup;
@@ -78,7 +78,7 @@ class AbstractAMGEngine(eqx.Module):
     def check(self, solver) -> None: ...
 
     @abc.abstractmethod
-    def setup(self, solver, op: SparseOperator): ...
+    def setup(self, solver, op: SparseOperator, resetup: bool = True): ...
 
     @abc.abstractmethod
     def init(self, solver, operator: lx.AbstractLinearOperator, op: SparseOperator): ...
@@ -110,17 +110,27 @@ class JaxEngine(AbstractAMGEngine):
         return setup_.symbolic(op.pattern, values, solver.method, solver.max_levels, solver.max_coarse, refresh,
                               solver.host_setup, solver.theta)
 
-    def setup(self, solver, op: SparseOperator):
-        structure = hier.Structure.from_symbolic(self._symbolic(solver, op, refresh=True))
-        return dataclasses.replace(solver, structure=structure, pattern=op.pattern)
+    def setup(self, solver, op: SparseOperator, resetup: bool = True):
+        sym = self._symbolic(solver, op, refresh=True)
+        structure = _structure(sym.with_maps() if resetup else sym)
+        return dataclasses.replace(solver, structure=structure, pattern=op.pattern,
+                                   held_setup=setup_.HeldSetup(sym))
 
     def structure(self, solver, op: SparseOperator) -> hier.Structure:
+        """The structure to set `op` up with. Galerkin maps are made (lazily, once per setup) only when the
+        coarse levels must follow new values: concrete values other than the setup's, or traced values
+        without a held setup. A held setup without maps keeps its coarse levels for traced values."""
+        values = concrete_values(op)
         if solver.structure is not None:
             if solver.pattern != op.pattern:
                 raise ValueError("nativax.AMG: the operator's sparsity pattern differs from the one this solver was "
                                  "set up for; call `setup` again with the new operator")
-            return solver.structure
-        return hier.Structure.from_symbolic(self._symbolic(solver, op))
+            held = solver.held_setup
+            if solver.structure.galerkin or values is None or held is None or held.symbolic.matches_setup(values):
+                return solver.structure
+            return _structure(held.symbolic.with_maps())
+        sym = self._symbolic(solver, op)
+        return _structure(sym if values is not None and sym.matches_setup(values) else sym.with_maps())
 
     def init(self, solver, operator: lx.AbstractLinearOperator, op: SparseOperator) -> AMGState:
         structure = self.structure(solver, op)
@@ -193,6 +203,16 @@ class JaxEngine(AbstractAMGEngine):
         return "\n".join(lines)
 
 
+def _structure(sym: setup_.Symbolic) -> hier.Structure:
+    """`Structure.from_symbolic` (host arrays kept on the symbolic setup, built once per kind), moved to the device
+    by one transfer."""
+    key = "maps" if sym.has_maps else "lazy"
+    host = sym.structures.get(key)
+    if host is None:
+        host = sym.structures.setdefault(key, hier.Structure.from_symbolic(sym))
+    return jax.device_put(host)
+
+
 class AmgXEngine(AbstractAMGEngine):
     """NVIDIA AmgX on a CUDA GPU (optional extension; unverified: never run on a GPU by this project)."""
 
@@ -206,7 +226,7 @@ class AmgXEngine(AbstractAMGEngine):
                 "Use engine='jax', which runs on GPUs too."
             )
 
-    def setup(self, solver, op: SparseOperator):
+    def setup(self, solver, op: SparseOperator, resetup: bool = True):
         return solver  # AmgX sets itself up inside the solve (native resource cache)
 
     def init(self, solver, operator: lx.AbstractLinearOperator, op: SparseOperator) -> _amgx.AmgXState:

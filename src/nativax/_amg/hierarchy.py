@@ -2,7 +2,8 @@
 
 `Structure` holds the fixed arrays of a `Symbolic` setup as pytree leaves (pass it into `jit` as an argument);
 `resetup` computes every level's values by Galerkin products (two fixed sparse linear maps per level, applied
-with the CSR mat-vec), Jacobi diagonals,
+with the CSR mat-vec) when the structure holds the maps, else takes the coarse levels' values from the setup
+(level 0 is always the given values); then Jacobi diagonals,
 spectral-radius estimates for the smoothers, and the LU factors of the dense coarsest matrix."""
 
 from typing import Any, cast
@@ -12,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
 from jaxtyping import Array, Inexact, Int
 
 from .setup import CsrStructure, Symbolic
@@ -21,8 +24,8 @@ _POWER_STEPS = 15
 
 
 def _csr(c: CsrStructure, data=None) -> Csr:
-    """A host (NumPy) Csr; `Structure.from_symbolic` moves all of them to the device in one transfer."""
-    host: Any = c  # NumPy arrays until `from_symbolic`'s device_put
+    """A host (NumPy) Csr; `engine._structure` moves all of them to the device in one transfer."""
+    host: Any = c  # NumPy arrays until the one device_put
     return Csr(host.indptr, host.indices, host.rows, host.data if data is None else data, c.n_cols)
 
 
@@ -46,11 +49,19 @@ class Structure(eqx.Module):
 
     levels: tuple[LevelArrays, ...]
     csr_perm: Int[Array, " nnz"]
+    coarse: "CoarseSetup | None" = None
+    """The coarse levels of the setup values (used when the Galerkin maps are absent)."""
+
+    @property
+    def galerkin(self) -> bool:
+        """Whether `resetup` recomputes the coarse levels from new values (the structure holds the maps)."""
+        return all(la.g_ap is not None for la in self.levels[:-1])
 
     @classmethod
     def from_symbolic(cls, sym: Symbolic) -> "Structure":
-        """All fixed arrays as one pytree of NumPy arrays, moved to the device by one `jax.device_put` (no
-        per-array dispatch, nothing compiled)."""
+        """All fixed arrays as one pytree of NumPy arrays (move it to the device by one `jax.device_put`: no
+        per-array dispatch, nothing compiled). Without Galerkin maps in `sym`, the coarse levels' setup values
+        come instead."""
         levels = []
         for lv in sym.levels:
             opt_csr = (lambda c: None if c is None else _csr(c))
@@ -61,11 +72,54 @@ class Structure(eqx.Module):
                     opt_csr(lv.g_ap), opt_csr(lv.g_c),
                 )
             )
-        return jax.device_put(cls(tuple(levels), cast(Any, sym.csr_perm)))
+        coarse = None if sym.has_maps else CoarseSetup.of(sym)
+        return cls(tuple(levels), cast(Any, sym.csr_perm), coarse)
 
     @property
     def n(self) -> int:
         return self.levels[0].a.n_rows
+
+
+def _host_spectral_radius(a: sp.csr_matrix, dinv: np.ndarray) -> float:
+    """`_spectral_radius` in NumPy (same start vector and steps)."""
+    v = 1.0 + 0.5 * np.sin(np.arange(a.shape[0], dtype=np.float64))
+    v = v / np.linalg.norm(v)
+    lam = 0.0
+    for _ in range(_POWER_STEPS):
+        w = dinv * (a @ v)
+        lam = float(np.linalg.norm(w))
+        v = w / (lam if lam > 0 else 1.0)
+    return lam
+
+
+class CoarseSetup(eqx.Module):
+    """Levels 1.. of the setup values, fully set up on the host (values, inverse diagonals, rho estimates, the
+    coarsest LU): with them the traced numeric setup only handles level 0 (smaller program, faster compile)."""
+
+    values: tuple[Array, ...]
+    dinv: tuple[Array, ...]
+    rho: tuple[Array, ...]
+    lu: Array
+    piv: Array
+
+    @classmethod
+    def of(cls, sym: Symbolic) -> "CoarseSetup":
+        values, dinvs, rhos = [], [], []
+        for lv, vals in zip(sym.levels[1:], sym.level_values[1:]):
+            n = lv.a.n_rows
+            a = sp.csr_matrix((vals, lv.a.indices, lv.a.indptr), shape=(n, n))
+            d = np.where(lv.diag >= 0, vals[np.maximum(lv.diag, 0)], 0)
+            with np.errstate(divide="ignore"):
+                dinv = 1 / d
+            values.append(vals)
+            dinvs.append(dinv)
+            rhos.append(np.asarray(_host_spectral_radius(a, dinv) if np.isrealobj(vals) else np.nan))
+        last, vals = sym.levels[-1], sym.level_values[-1]
+        dense = np.zeros((last.a.n_rows,) * 2, vals.dtype)
+        dense[last.a.rows, last.a.indices] = vals
+        lu, piv = scipy.linalg.lu_factor(dense, check_finite=False)
+        host: Any = (tuple(values), tuple(dinvs), tuple(rhos), lu, piv.astype(np.int32))  # NumPy until device_put
+        return cls(values=host[0], dinv=host[1], rho=host[2], lu=host[3], piv=host[4])
 
 
 class Level(eqx.Module):
@@ -105,26 +159,40 @@ def _spectral_radius(a: Csr, dinv: Array) -> Array:
 
 
 def resetup(structure: Structure, values: Inexact[Array, " nnz"]) -> Hierarchy:
-    """Numeric setup from level-0 values in the pattern's (CSC) order; no host work, traceable."""
+    """Numeric setup from level-0 values in the pattern's (CSC) order; no host work, traceable. Without Galerkin
+    maps (`Structure.galerkin` false) only level 0 follows `values`; levels 1.. are the setup's."""
     vals = values[structure.csr_perm]
     levels = []
+    coarse = structure.coarse
     for k, la in enumerate(structure.levels):
+        dtype = vals.dtype
         a = la.a.with_data(vals)
-        d = jnp.where(la.diag >= 0, vals[jnp.maximum(la.diag, 0)], 0)
-        dinv = 1 / d
-        rho = _spectral_radius(a, dinv)
-        if k + 1 < len(structure.levels):
-            assert la.p is not None and la.r is not None and la.g_ap is not None and la.g_c is not None
-            dtype = vals.dtype
-            p, r = la.p.with_data(la.p.data.astype(dtype)), la.r.with_data(la.r.data.astype(dtype))
-            levels.append(Level(a, dinv, rho, p, r))
-            ap = matvec(la.g_ap.with_data(la.g_ap.data.astype(dtype)), vals)
-            vals = matvec(la.g_c.with_data(la.g_c.data.astype(dtype)), ap)
+        if k > 0 and coarse is not None:
+            dinv, rho = coarse.dinv[k - 1].astype(dtype), coarse.rho[k - 1]
+            if jnp.iscomplexobj(vals):  # complex levels: no host estimate (rho stored as NaN)
+                rho = _spectral_radius(a, dinv)
         else:
-            levels.append(Level(a, dinv, rho, None, None))
-            n = a.n_rows
-            dense = jnp.zeros((n, n), vals.dtype).at[la.a.rows, la.a.indices].set(vals)
-            lu, piv = jsl.lu_factor(dense)
+            d = jnp.where(la.diag >= 0, vals[jnp.maximum(la.diag, 0)], 0)
+            dinv = 1 / d
+            rho = _spectral_radius(a, dinv)
+        if k + 1 < len(structure.levels):
+            assert la.p is not None and la.r is not None
+            p, r = la.p.with_data(la.p.data.astype(dtype)), la.r.with_data(la.r.data.astype(dtype))
+            levels.append(Level(a, dinv, rho.astype(jnp.abs(vals).dtype), p, r))
+            if la.g_ap is not None and la.g_c is not None:
+                ap = matvec(la.g_ap.with_data(la.g_ap.data.astype(dtype)), vals)
+                vals = matvec(la.g_c.with_data(la.g_c.data.astype(dtype)), ap)
+            else:  # no maps: the setup's coarse values (see `Structure.galerkin`)
+                assert coarse is not None
+                vals = coarse.values[k].astype(dtype)
+        else:
+            levels.append(Level(a, dinv, rho.astype(jnp.abs(vals).dtype), None, None))
+            if coarse is not None and k > 0:
+                lu, piv = coarse.lu.astype(dtype), coarse.piv
+            else:
+                n = a.n_rows
+                dense = jnp.zeros((n, n), vals.dtype).at[la.a.rows, la.a.indices].set(vals)
+                lu, piv = jsl.lu_factor(dense)
     return Hierarchy(tuple(levels), lu, piv)
 
 

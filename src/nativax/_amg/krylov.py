@@ -53,10 +53,12 @@ def stationary(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_
 
 
 def cg(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: int) -> Out:
-    """Preconditioned conjugate gradients (A and M Hermitian positive definite)."""
+    """Preconditioned conjugate gradients (A and M Hermitian positive definite).
+
+    The preconditioner is applied at the top of the loop body only (the first search direction is z_0 itself,
+    beta_0 = 0), so the compiled program holds one copy of the multigrid cycle, not two."""
     tol = _tol(b, rtol, atol)
-    z = precond(b)
-    init = (jnp.zeros_like(b), b, z, jnp.vdot(b, z), jnp.array(0))
+    init = (jnp.zeros_like(b), b, jnp.zeros_like(b), jnp.ones((), b.dtype), jnp.array(0))
 
     def cond(c):
         _, r, _, rz, k = c
@@ -64,13 +66,13 @@ def cg(matvec: Fn, precond: Fn, b: Array, rtol: float, atol: float, max_steps: i
 
     def body(c):
         x, r, p, rz, k = c
-        ap = matvec(p)
-        alpha = rz / jnp.vdot(p, ap)
-        x = x + alpha * p
-        r = r - alpha * ap
         z = precond(r)
         rz_new = jnp.vdot(r, z)
-        p = z + (rz_new / rz) * p
+        p = z + jnp.where(k == 0, 0, rz_new / rz).astype(b.dtype) * p
+        ap = matvec(p)
+        alpha = rz_new / jnp.vdot(p, ap)
+        x = x + alpha * p
+        r = r - alpha * ap
         return x, r, p, rz_new, k + 1
 
     x, r, _, _, k = jax.lax.while_loop(cond, body, init)

@@ -3,14 +3,18 @@
 Smoothed aggregation runs on nativax's own kernels by default (`aggregation.py`: native aggregation and
 product maps, vectorised NumPy/SciPy for the rest); `host_setup="pyamg"` (and Ruge-Stuben, and complex values)
 use pyamg's setup instead. Either way the transfer operators P/R come from the first values seen and stay
-fixed, so the Galerkin products A_c = R (A P) are linear in A's values with fixed coefficients. We store those
-two linear maps per level as sparse matrices (built natively in one pass per product), and new values with the
-same structure are set up inside `jit` by two sparse mat-vecs per level (`hierarchy.resetup`). Level structures
-are structural products (explicit zeros kept), so the maps stay valid for every value set."""
+fixed, so the Galerkin products A_c = R (A P) are linear in A's values with fixed coefficients.
+
+The setup computes the coarse operators directly (SciPy sparse products) and keeps every level's values
+(`Symbolic.level_values`). The two linear maps per level that give the coarse values for *new* values (built
+natively, one pass per product; tens of millions of terms on large problems, most of the cost of a setup that
+builds them) are made lazily, once per `Symbolic`, by `Symbolic.with_maps()`: only when a numeric resetup with
+new values is needed (`hierarchy.resetup` applies them by two sparse mat-vecs per level inside `jit`). Level
+structures are structural products (explicit zeros kept), so the maps hold for every value set."""
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,7 @@ METHODS = ("smoothed_aggregation", "ruge_stuben")
 HOST_SETUPS = ("native", "pyamg")
 
 _lock = threading.Lock()
+_maps_lock = threading.Lock()
 _cache: "OrderedDict[Any, Symbolic]" = OrderedDict()
 _CACHE_SIZE = 16
 _counters = {"setups": 0, "hits": 0}
@@ -79,11 +84,61 @@ class LevelStructure:
 @dataclass(frozen=True, eq=False)
 class Symbolic:
     """The fixed part of an AMG hierarchy. Level 0 values come from the operator in CSR order:
-    `values[csr_perm]` (the pattern is stored CSC-sorted)."""
+    `values[csr_perm]` (the pattern is stored CSC-sorted). `levels` carry the Galerkin maps only once
+    `with_maps()` has made them (lazily, once; the result is kept)."""
 
     levels: tuple[LevelStructure, ...]
     csr_perm: np.ndarray
-    setup_values: np.ndarray  # the level-0 values pyamg saw (CSR order)
+    setup_values: np.ndarray  # the level-0 values the setup saw (CSR order)
+    level_values: tuple[np.ndarray, ...] = ()  # every level's values for the setup values (CSR order)
+    _mapped: list = field(default_factory=list, repr=False)  # [Symbolic with maps] once built
+    structures: dict = field(default_factory=dict, repr=False)  # device structures made from this setup
+
+    @property
+    def has_maps(self) -> bool:
+        return all(lv.g_ap is not None for lv in self.levels[:-1])
+
+    def with_maps(self) -> "Symbolic":
+        """This setup with the Galerkin product maps (built on the first call, natively; then kept)."""
+        if self.has_maps:
+            return self
+        with _maps_lock:
+            if not self._mapped:
+                levels = []
+                for lv in self.levels:
+                    if lv.p is None:
+                        levels.append(lv)
+                        continue
+                    assert lv.r is not None
+                    maps, (ac_ptr, ac_idx, _), _, _ = _galerkin_maps(lv.a, _scipy(lv.p), _scipy(lv.r))
+                    nxt = self.levels[len(levels) + 1].a
+                    if not (np.array_equal(ac_ptr, nxt.indptr) and np.array_equal(ac_idx, nxt.indices)):
+                        raise RuntimeError("nativax.AMG: internal error: Galerkin maps disagree with the coarse "
+                                           "level structure")
+                    levels.append(replace(lv, **maps))
+                self._mapped.append(Symbolic(tuple(levels), self.csr_perm, self.setup_values, self.level_values))
+            return self._mapped[0]
+
+    def matches_setup(self, values: np.ndarray) -> bool:
+        """Whether level-0 `values` (pattern order) are the ones this setup was built from."""
+        return np.array_equal(np.asarray(values)[self.csr_perm], self.setup_values)
+
+
+class HeldSetup:
+    """A `Symbolic` held by a solver as a static field. Compares equal to every other: programs traced with a
+    held solver never read it (it only serves concrete values, which are not traced), so a new setup of the
+    same pattern keeps hitting jit's cache."""
+
+    __slots__ = ("symbolic",)
+
+    def __init__(self, symbolic: Symbolic):
+        self.symbolic = symbolic
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, HeldSetup)
+
+    def __hash__(self) -> int:
+        return hash(HeldSetup)
 
 
 def _csr_of(indptr, indices, data, shape, rows=None) -> CsrStructure:
@@ -103,6 +158,29 @@ def _galerkin_maps(a: CsrStructure, p: sp.csr_matrix, r: sp.csr_matrix):
     maps = dict(g_ap=_csr_of(g_ap[0], g_ap[1], g_ap[2], g_ap[4], g_ap[3]),
                 g_c=_csr_of(g_c[0], g_c[1], g_c[2], g_c[4], g_c[3]))
     return maps, (ac_ptr, ac_idx, n_coarse), g_ap, g_c
+
+
+def _scipy(c: CsrStructure) -> sp.csr_matrix:
+    return sp.csr_matrix((c.data, c.indices, c.indptr), shape=(c.n_rows, c.n_cols))
+
+
+def _ones(m: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(m.indices.shape[0]), m.indices, m.indptr), shape=m.shape)
+
+
+def _coarse(a: sp.csr_matrix, p: sp.csr_matrix, r: sp.csr_matrix):
+    """Ac = R (A P) directly (SciPy products), on the *structural* product's pattern (explicit zeros kept, as the
+    lazily built maps need): the structure from all-ones factors (no cancellation), the values scattered in."""
+    s = _ones(r) @ (_ones(a) @ _ones(p))
+    s.sort_indices()
+    c = sp.csr_matrix(r @ (a @ p))
+    c.sort_indices()
+    n = s.shape[1]
+    key_s = np.repeat(np.arange(s.shape[0], dtype=np.int64), np.diff(s.indptr)) * n + s.indices
+    key_c = np.repeat(np.arange(c.shape[0], dtype=np.int64), np.diff(c.indptr)) * n + c.indices
+    values = np.zeros(s.indices.shape[0], dtype=c.dtype)
+    values[np.searchsorted(key_s, key_c)] = c.data
+    return s.indptr, s.indices, values
 
 
 def _level(indptr: np.ndarray, indices: np.ndarray) -> dict:
@@ -130,48 +208,56 @@ def _pyamg_solver(a: sp.csr_matrix, method: str, max_levels: int, max_coarse: in
     return pyamg.ruge_stuben_solver(a, max_levels=max_levels, max_coarse=max_coarse)
 
 
-def _transfer_level(info: dict, p: sp.csr_matrix, r: sp.csr_matrix):
-    maps, coarse, g_ap, g_c = _galerkin_maps(info["a"], p, r)
+def _transfer_level(info: dict, a: sp.csr_matrix, p: sp.csr_matrix, r: sp.csr_matrix):
+    """The level (transfers, no maps) and the next level's CSR arrays (structural product, values)."""
     rt, pt = r.T.tocsr(), p.T.tocsr()
     lv = LevelStructure(**info, p=CsrStructure.of(p, True), r=CsrStructure.of(r, True), rt=CsrStructure.of(rt, True),
-                        pt=CsrStructure.of(pt, True), **maps)
-    return lv, coarse, g_ap, g_c
+                        pt=CsrStructure.of(pt, True))
+    return lv, _coarse(a, p, r)
 
 
-def _build_native(a0: sp.csr_matrix, max_levels: int, max_coarse: int, theta: float) -> list[LevelStructure]:
+Built = tuple[list[LevelStructure], list[np.ndarray]]
+
+
+def _build_native(a0: sp.csr_matrix, max_levels: int, max_coarse: int, theta: float) -> Built:
     """Smoothed aggregation by nativax's own kernels (`aggregation.py`); R = P^T."""
     levels: list[LevelStructure] = []
+    level_values: list[np.ndarray] = []
     indptr, indices, values = a0.indptr, a0.indices, a0.data
     b = np.ones(a0.shape[0])
     while True:
         n = indptr.shape[0] - 1
         info = _level(indptr, indices)
         a = sp.csr_matrix((values, indices, indptr), shape=(n, n))
+        level_values.append(np.ascontiguousarray(values, dtype=np.float64))
         out = None if (len(levels) + 1 >= max_levels or n <= max_coarse) else _agg.transfers(a, b, theta)
         if out is None:
             levels.append(LevelStructure(**info))
-            return levels
+            return levels, level_values
         p, b = out
         r = p.T.tocsr()
-        lv, (indptr, indices, _), g_ap, g_c = _transfer_level(info, p, r)
-        values = _agg.apply_map(g_c, _agg.apply_map(g_ap, values))
+        lv, (indptr, indices, values) = _transfer_level(info, a, p, r)
         levels.append(lv)
 
 
-def _build_pyamg(a0: sp.csr_matrix, method: str, max_levels: int, max_coarse: int,
-                 theta: float) -> list[LevelStructure]:
+def _build_pyamg(a0: sp.csr_matrix, method: str, max_levels: int, max_coarse: int, theta: float) -> Built:
     """pyamg's setup (the reference, and Ruge-Stuben); only its P and R are kept."""
     ml = _pyamg_solver(a0, method, max_levels, max_coarse, theta)
     levels: list[LevelStructure] = []
-    indptr, indices = a0.indptr, a0.indices
+    level_values: list[np.ndarray] = []
+    indptr, indices, values = a0.indptr, a0.indices, a0.data
     for lvl in ml.levels[:-1]:
         p, r = sp.csr_matrix(lvl.P), sp.csr_matrix(lvl.R)
         p.sort_indices()
         r.sort_indices()
-        lv, (indptr, indices, _), _, _ = _transfer_level(_level(indptr, indices), p, r)
+        n = indptr.shape[0] - 1
+        a = sp.csr_matrix((values, indices, indptr), shape=(n, n))
+        level_values.append(np.asarray(values))
+        lv, (indptr, indices, values) = _transfer_level(_level(indptr, indices), a, p, r)
         levels.append(lv)
     levels.append(LevelStructure(**_level(indptr, indices)))
-    return levels
+    level_values.append(np.asarray(values))
+    return levels, level_values
 
 
 def native_applies(method: str, values: np.ndarray) -> bool:
@@ -186,10 +272,10 @@ def build(pattern: SparsityPattern, values: np.ndarray, method: str, max_levels:
     n = pattern.shape[0]
     a0 = sp.csr_matrix((values[perm], pattern.cols[perm], _csr_indptr(pattern, perm)), shape=(n, n))
     if host_setup == "native" and native_applies(method, values):
-        levels = _build_native(a0, max_levels, max_coarse, theta)
+        levels, level_values = _build_native(a0, max_levels, max_coarse, theta)
     else:
-        levels = _build_pyamg(a0, method, max_levels, max_coarse, theta)
-    return Symbolic(tuple(levels), _i32(perm), np.asarray(values[perm]))
+        levels, level_values = _build_pyamg(a0, method, max_levels, max_coarse, theta)
+    return Symbolic(tuple(levels), _i32(perm), np.asarray(values[perm]), tuple(level_values))
 
 
 def _csr_indptr(pattern: SparsityPattern, perm: np.ndarray) -> np.ndarray:

@@ -73,6 +73,8 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
     """Held symbolic setup (from `setup`), as pytree leaves; None = look it up in the host cache."""
     pattern: SparsityPattern | None = eqx.field(static=True, default=None)
     """The pattern `structure` belongs to."""
+    held_setup: setup_.HeldSetup | None = eqx.field(static=True, default=None)
+    """The host setup `structure` came from (makes the Galerkin maps when concrete new values need them)."""
     amgx_config: str | None = eqx.field(static=True, default=None, converter=_amgx.canonical_config)
     """engine="amgx" only: an AmgX configuration (dict or JSON string, config_version 2) passed through as is;
     None = one derived from the fields above. Stored as canonical JSON."""
@@ -97,14 +99,25 @@ class AMG(lx.AbstractLinearSolver[AMGState | _amgx.AmgXState]):
         self.engine.check(self)
 
     # ---- setup --------------------------------------------------------------------------------------
-    def setup(self, operator: lx.AbstractLinearOperator) -> "AMG":
+    def setup(self, operator: lx.AbstractLinearOperator, resetup: bool = True) -> "AMG":
         """Run the host setup on `operator` now (eager; values concrete) and return a solver holding the result.
+
+        The coarse operators are computed directly. With `resetup=True` (default, as before) the Galerkin maps
+        are made now and the held solver recomputes every level from new values inside `jit` (differentiably):
+        one setup serves many value sets (time stepping, optimisation loops, `vmap` over coefficients). With
+        `resetup=False` (the fast one-shot setup: no maps, less time and memory) the held hierarchy keeps the
+        setup's coarse levels when the solver meets *traced* values (inside `jit`): level 0 (the Krylov operator
+        and the finest smoother) always uses the given values, so solutions are exact; only convergence reflects
+        the setup's coarse levels. Concrete new values (same pattern) still get a full numeric resetup: the
+        Galerkin maps are then made once and kept.
 
         The result also replaces the cached setup for this pattern and these options."""
         op = _square(as_sparse_operator(operator))
         if concrete_values(op) is None:
             raise ValueError("nativax.AMG.setup: call it eagerly (outside jit); `operator` values are traced")
-        return self.engine.setup(self, op)
+        if not isinstance(resetup, bool):
+            raise ValueError(f"nativax.AMG.setup: `resetup` must be a bool, got {resetup!r}")
+        return self.engine.setup(self, op, resetup)
 
     def hierarchy(self, operator: lx.AbstractLinearOperator) -> AMGState:
         """The numeric (JAX) hierarchy for `operator` (traceable when this solver holds a setup)."""
