@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import nativax
 
 
-def _median_ms(fn, reps: int) -> float:
+def median_ms(fn, reps: int) -> float:
     times = []
     for _ in range(reps):
         nativax.clear_caches()
@@ -53,11 +53,11 @@ def batch_row(label: str, solver, op: nativax.SparseOperator, vs: jax.Array, b: 
     v16 = vs[:16]
     jax.block_until_ready((one(vs[0]), many(v16), grad(vs[0])))  # compile
     r = {"engine": label}
-    r["single"] = _median_ms(lambda: one(vs[0]), reps)
-    r["seq16"] = _median_ms(lambda: [one(v16[i]) for i in range(16)], reps)
-    r["vmap16"] = _median_ms(lambda: many(v16), reps)
-    r["sets50"] = _median_ms(lambda: [one(vs[i]) for i in range(min(50, vs.shape[0]))], 1)
-    r["grad"] = _median_ms(lambda: grad(vs[0]), reps)
+    r["single"] = median_ms(lambda: one(vs[0]), reps)
+    r["seq16"] = median_ms(lambda: [one(v16[i]) for i in range(16)], reps)
+    r["vmap16"] = median_ms(lambda: many(v16), reps)
+    r["sets50"] = median_ms(lambda: [one(vs[i]) for i in range(min(50, vs.shape[0]))], 1)
+    r["grad"] = median_ms(lambda: grad(vs[0]), reps)
     x = many(v16)
     a0 = nativax.SparseOperator(v16[3], pat, tags)
     r["res"] = float(jnp.linalg.norm(a0.mv(x[3]) - b) / jnp.linalg.norm(b))

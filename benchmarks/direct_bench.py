@@ -74,14 +74,7 @@ def direct_c(engine: str, a: sp.csc_matrix, b: np.ndarray, reps: int) -> dict[st
     return {k: float(v) for k, v in (line.split() for line in out.strip().splitlines())}
 
 
-def timed(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        nativax.clear_caches()
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+timed = direct_batch_rows.median_ms  # median ms over reps, caches cleared before each
 
 
 def v_of(op: nativax.SparseOperator):
