@@ -38,14 +38,10 @@ ffi::Error FactorSolveImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> col
   if (prod(ob) != static_cast<int64_t>(status->element_count())) return invalid("status has the wrong size");
   const Pattern& p = *s->pattern;
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
-    constexpr bool kComplex = !std::is_floating_point_v<T>;
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
     FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out, bool* hit) -> int32_t {
-      std::vector<double> csc;
-      if (!coo_to_csc(p, vals + vi * *nnz, &csc)) return kNonFiniteMatrix;
-      const uint64_t h = values_hash(csc);
       std::shared_ptr<Numeric> num;
-      int32_t st = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num, hit);
+      int32_t st = cached_numeric<Engine>(s, vals + vi * *nnz, &num, hit);
       if (st == kOk) *out = piece_view(num, static_cast<int32_t>(system));
       return st;
     };

@@ -47,14 +47,8 @@ ffi::Error LogdetImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ff
     parallel_for(sets, [&](int64_t l) {
       ld[l] = static_cast<Real>(nan);
       if (want_grad) std::fill(g + l * *nnz, g + (l + 1) * *nnz, T(nan));
-      std::vector<double> csc;
-      if (!coo_to_csc(*s->pattern, vals + l * *nnz, &csc)) {
-        st[l] = kNonFiniteMatrix;
-        return;
-      }
-      const uint64_t h = values_hash(csc);
       std::shared_ptr<Numeric> num;
-      st[l] = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num);
+      st[l] = cached_numeric<Engine>(s, vals + l * *nnz, &num);
       if (st[l] != kOk) return;
       ld[l] = static_cast<Real>(num->logdet());
       if (!want_grad) return;

@@ -51,20 +51,13 @@ ffi::Error SelinvImpl(ffi::Buffer<ffi::S32> rows, ffi::Buffer<ffi::S32> cols, ff
   auto s = LruCache<Engine>::instance().symbolic(n, rows.typed_data(), cols.typed_data(), *nnz, &err);
   if (!s) return invalid(err);
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
-    constexpr bool kComplex = !std::is_floating_point_v<T>;
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
     T* o = reinterpret_cast<T*>(out->untyped_data());
     int32_t* st = status->typed_data();
     parallel_for(sets, [&](int64_t l) {
       std::fill(o + l * per, o + (l + 1) * per, T(std::numeric_limits<double>::quiet_NaN()));
-      std::vector<double> csc;
-      if (!coo_to_csc(*s->pattern, vals + l * *nnz, &csc)) {
-        st[l] = kNonFiniteMatrix;
-        return;
-      }
-      const uint64_t h = values_hash(csc);
       std::shared_ptr<Numeric> num;
-      st[l] = LruCache<Engine>::instance().numeric(s, kComplex, std::move(csc), h, &num);
+      st[l] = cached_numeric<Engine>(s, vals + l * *nnz, &num);
       if (st[l] != kOk) return;
       std::vector<double> z;
       st[l] = selected_inverse(*num, *sel, &z);

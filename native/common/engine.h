@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/lru_cache.h"
@@ -50,6 +51,18 @@ inline bool csc_values(const Pattern& p, bool cplx, const double* values, int64_
     return false;
   }
   return true;
+}
+
+// The cache-managed numeric factorization of one COO value set `coo` (T: double or std::complex<double>) on
+// the analysis `s`: found by exact values, or built. kNonFiniteMatrix when a value is NaN/Inf; *hit as in
+// LruCache::numeric. Every FFI handler that factors COO values goes through here.
+template <typename E, typename T>
+int32_t cached_numeric(const std::shared_ptr<typename E::Symbolic>& s, const T* coo,
+                       std::shared_ptr<typename E::Numeric>* out, bool* hit = nullptr) {
+  std::vector<double> csc;
+  if (!coo_to_csc(*s->pattern, coo, &csc)) return kNonFiniteMatrix;
+  const uint64_t h = values_hash(csc);
+  return LruCache<E>::instance().numeric(s, !std::is_floating_point_v<T>, std::move(csc), h, out, hit);
 }
 
 // Handle operations. Each returns a status (kOk, kSingular, ...); argument errors give -1 and *err.

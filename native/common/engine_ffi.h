@@ -39,14 +39,10 @@ ffi::Error solve_on_symbolic(const std::shared_ptr<typename E::Symbolic>& s, ffi
   std::vector<double> info_d(info->element_count());
   const int64_t nnz = p.coo_nnz();
   return dispatch_float(values.element_type(), [&]<typename T>() -> ffi::Error {
-    constexpr bool kComplex = !std::is_floating_point_v<T>;
     const T* vals = reinterpret_cast<const T*>(values.untyped_data());
     FactorizationProvider provider = [&](int64_t vi, std::shared_ptr<Factorization>* out, bool* hit) -> int32_t {
-      std::vector<double> csc;
-      if (!coo_to_csc(p, vals + vi * nnz, &csc)) return kNonFiniteMatrix;
-      const uint64_t h = values_hash(csc);
       std::shared_ptr<typename E::Numeric> num;
-      int32_t st = LruCache<E>::instance().numeric(s, kComplex, std::move(csc), h, &num, hit);
+      int32_t st = cached_numeric<E>(s, vals + vi * nnz, &num, hit);
       *out = num;
       return st;
     };
