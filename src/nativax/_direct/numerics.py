@@ -125,7 +125,9 @@ def _failure_message(label: str, status: np.ndarray, rcond: np.ndarray, rcond_mi
 
 def raise_failures(x: Array, status: Array, rcond: Array, label: str, rcond_min: float) -> Array:
     """`x`, tied to a host check that raises a message naming nativax, the cause and the failing batch members
-    when any status is not OK (under `jax.vmap` the check sees the whole batch)."""
+    when any status is not OK (under `jax.vmap` the check sees the whole batch). The host call sits in the
+    failure branch of a `lax.cond`, so a successful unbatched solve makes no host round trip (under `vmap` the
+    cond becomes a select and the check runs once per batch)."""
 
     def check(st, rc):
         st, rc = np.asarray(st), np.asarray(rc)
@@ -133,6 +135,10 @@ def raise_failures(x: Array, status: Array, rcond: Array, label: str, rcond_min:
             raise RuntimeError(_failure_message(label, st, rc, rcond_min))
         return np.zeros(st.shape, np.int32)
 
-    token = jax.pure_callback(check, jax.ShapeDtypeStruct(status.shape, jnp.int32), status, rcond,
-                              vmap_method="expand_dims")
+    def host_check(st, rc):
+        return jax.pure_callback(check, jax.ShapeDtypeStruct(st.shape, jnp.int32), st, rc,
+                                 vmap_method="expand_dims")
+
+    token = jax.lax.cond(jnp.any(status != OK), host_check, lambda st, rc: jnp.zeros(st.shape, jnp.int32),
+                         status, rcond)
     return x + token.astype(x.dtype)
